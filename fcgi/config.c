@@ -1,0 +1,216 @@
+/* The settings: defaults, sources and validation, from one table. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type {
+	CONFIG_STRING,
+	CONFIG_LONG,
+	CONFIG_AUTH,
+	CONFIG_LEVEL,
+};
+
+struct config_param {
+	const char *name;	/* environment variable */
+	enum config_type type;
+	size_t offset;		/* into struct config */
+	const char *deflt;	/* NULL = unset by default */
+	long min;		/* bounds for CONFIG_LONG */
+	long max;
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct config_param config_params[] = {
+	{ "SSE_DB", CONFIG_STRING, OFF(db), NULL, 0, 0,
+	    "path of the SQLite database holding outbox (required)" },
+	{ "SSE_AUTH", CONFIG_AUTH, OFF(auth), NULL, 0, 0,
+	    "remote-user, jwt or query (development only); required" },
+	{ "SSE_JWT_SECRET", CONFIG_STRING, OFF(jwt_secret), NULL, 0, 0,
+	    "HS256 key for jwt" },
+	{ "SSE_JWT_SECRET_FILE", CONFIG_STRING, OFF(jwt_secret_file), NULL,
+	    0, 0, "file holding the HS256 key for jwt (preferred)" },
+	{ "SSE_HEARTBEAT", CONFIG_LONG, OFF(heartbeat), "15", 1, 3600,
+	    "seconds of silence before a comment line is sent" },
+	{ "SSE_RETRY", CONFIG_LONG, OFF(retry), "3000", 0, 86400000,
+	    "reconnect delay in ms, sent as retry:" },
+	{ "SSE_MAX_STREAM", CONFIG_LONG, OFF(max_stream), "0", 0, 31536000,
+	    "seconds after which a stream ends cleanly; 0 = never" },
+	{ "SSE_MAX_STREAMS", CONFIG_LONG, OFF(max_streams), "1024", 1,
+	    1000000, "most streams one process serves at once" },
+	{ "SSE_LISTEN", CONFIG_STRING, OFF(listen), NULL, 0, 0,
+	    "host:port or unix socket path to listen on (like --listen)" },
+	{ "SSE_LOG_LEVEL", CONFIG_LEVEL, OFF(log_level), "info", 0, 0,
+	    "error, warn, info or debug" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+static const char *const auth_names[] = {
+	[AUTH_NONE] = "",
+	[AUTH_REMOTE_USER] = "remote-user",
+	[AUTH_JWT] = "jwt",
+	[AUTH_QUERY] = "query",
+};
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+const char *
+config_auth_name(enum auth_mode mode)
+{
+	if ((size_t)mode >= sizeof(auth_names) / sizeof(auth_names[0]))
+		return "?";
+	return auth_names[mode];
+}
+
+struct config_errors {
+	char *err;
+	size_t len;
+	size_t used;
+	int count;
+};
+
+static void config_error(struct config_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+config_error(struct config_errors *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	e->count++;
+	if (!e->err || e->used + 1 >= e->len)
+		return;
+	if (e->used > 0)
+		e->err[e->used++] = '\n';
+	va_start(ap, fmt);
+	n = vsnprintf(e->err + e->used, e->len - e->used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		e->used += (size_t)n < e->len - e->used ?
+		    (size_t)n : e->len - e->used - 1;
+}
+
+/* Decimal only, no sign games, no trailing junk, within bounds. */
+static int
+config_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+config_lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i][0] != '\0' && strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+config_set(struct config *cfg, const struct config_param *p, const char *v,
+    struct config_errors *e)
+{
+	char *field = (char *)cfg + p->offset;
+	int idx;
+
+	switch (p->type) {
+	case CONFIG_STRING:
+		if (*v == '\0') {
+			config_error(e, "%s: must not be empty", p->name);
+			return;
+		}
+		*(char **)field = strdup(v);
+		if (!*(char **)field)
+			config_error(e, "%s: out of memory", p->name);
+		return;
+	case CONFIG_LONG:
+		if (config_parse_long(v, p->min, p->max, (long *)field) == -1)
+			config_error(e, "%s: '%.40s' is not a whole number "
+			    "from %ld to %ld", p->name, v, p->min, p->max);
+		return;
+	case CONFIG_AUTH:
+		idx = config_lookup(auth_names,
+		    sizeof(auth_names) / sizeof(auth_names[0]), v);
+		if (idx < 0)
+			config_error(e, "%s: '%.40s' is not one of remote-user, "
+			    "jwt, query", p->name, v);
+		else
+			*(enum auth_mode *)field = (enum auth_mode)idx;
+		return;
+	case CONFIG_LEVEL:
+		idx = config_lookup(level_names,
+		    sizeof(level_names) / sizeof(level_names[0]), v);
+		if (idx < 0)
+			config_error(e, "%s: '%.40s' is not one of error, warn, "
+			    "info, debug", p->name, v);
+		else
+			*(long *)field = idx;
+		return;
+	}
+}
+
+int
+config_load(struct config *cfg, config_getter get, void *ctx,
+    char *err, size_t errlen)
+{
+	struct config_errors e = { err, errlen, 0, 0 };
+	const struct config_param *p;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (err && errlen > 0)
+		err[0] = '\0';
+	for (p = config_params; p->name; p++) {
+		const char *v = get(ctx, p->name);
+
+		if (!v)
+			v = p->deflt;
+		if (v)
+			config_set(cfg, p, v, &e);
+	}
+	if (!cfg->db && !get(ctx, "SSE_DB"))
+		config_error(&e, "SSE_DB: required (path of the SQLite "
+		    "database)");
+	if (cfg->auth == AUTH_NONE && !get(ctx, "SSE_AUTH"))
+		config_error(&e, "SSE_AUTH: required (remote-user, jwt or "
+		    "query); there is no default");
+	if (cfg->auth == AUTH_JWT)
+		config_error(&e, "SSE_AUTH: jwt is not supported by this "
+		    "build yet; use remote-user");
+	return e.count;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->db);
+	free(cfg->jwt_secret);
+	free(cfg->jwt_secret_file);
+	free(cfg->listen);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+config_describe(config_line_fn fn, void *ctx)
+{
+	for (const struct config_param *p = config_params; p->name; p++)
+		fn(ctx, p->name, p->deflt, p->help);
+}

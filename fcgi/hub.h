@@ -1,0 +1,41 @@
+/* The event loop of a process: owns every stream, the watcher, timers. */
+#ifndef FCGI_HUB_H
+#define FCGI_HUB_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "stream.h"
+
+struct hub;
+
+/*
+ * Make the hub for one process: its own database connection, the change
+ * watcher (inotify, or a data_version poll when that fails) and an epoll
+ * set. cfg is borrowed and must outlive the hub. NULL with err on failure.
+ */
+struct hub *hub_new(const struct config *cfg, char *err, size_t errlen);
+void hub_free(struct hub *hub);
+
+/*
+ * Hand an accepted stream to the hub (thread-safe). The hub frames its
+ * head, replays its rows, and owns it from here on. padding is the size
+ * of the opening comment some servers need (0 for none).
+ */
+void hub_submit(struct hub *hub, struct stream *s, size_t padding);
+
+/*
+ * Run the loop until hub_shutdown was called and every stream ended; with
+ * until_idle, also return once the last stream ended (CGI: one stream).
+ */
+void hub_run(struct hub *hub, int until_idle);
+
+/* Ask every stream to end cleanly, then hub_run returns.
+ * Async-signal-safe. */
+void hub_shutdown(struct hub *hub);
+
+/* Streams alive now (accepted and not yet ended), for SSE_MAX_STREAMS. */
+long hub_reserve_slot(struct hub *hub);	/* returns count after reserving */
+void hub_release_slot(struct hub *hub);
+
+#endif

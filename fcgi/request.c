@@ -1,0 +1,247 @@
+/* CGI parameters into a request, query parsing, HTTP error answers. */
+#include "request.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+
+const char *const request_param_names[] = {
+	"REQUEST_METHOD",
+	"QUERY_STRING",
+	"REMOTE_USER",
+	"HTTP_LAST_EVENT_ID",
+	"HTTP_AUTHORIZATION",
+	"HTTP_COOKIE",
+	NULL,
+};
+
+static int
+request_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+request_percent_decode(const char *in, size_t len, char *out,
+    size_t *out_len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi;
+			int lo;
+
+			if (len - i < 3)
+				return -1;
+			hi = request_hex(in[i + 1]);
+			lo = request_hex(in[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (char)(hi * 16 + lo);
+			if (c == '\0')
+				return -1;
+			i += 2;
+		} else if (c == '\0') {
+			return -1;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return 0;
+}
+
+int
+request_query_param(const char *query, const char *name, char **value,
+    size_t *value_len)
+{
+	size_t name_len = strlen(name);
+	const char *p = query;
+	const char *found = NULL;
+	size_t found_len = 0;
+	char *decoded;
+
+	*value = NULL;
+	*value_len = 0;
+	if (!query)
+		return 0;
+	while (*p) {
+		const char *end = strchr(p, '&');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t key_len = eq ? (size_t)(eq - p) : len;
+
+		/* Names we look up never need decoding; compare raw. */
+		if (key_len == name_len && memcmp(p, name, name_len) == 0) {
+			if (found)
+				return -1;	/* ambiguous: refuse */
+			found = eq ? eq + 1 : p + len;
+			found_len = eq ? len - key_len - 1 : 0;
+		}
+		p += len;
+		if (*p == '&')
+			p++;
+	}
+	if (!found)
+		return 0;
+	decoded = malloc(found_len + 1);
+	if (!decoded)
+		return -1;
+	if (request_percent_decode(found, found_len, decoded, value_len)
+	    == -1) {
+		free(decoded);
+		return -1;
+	}
+	*value = decoded;
+	return 1;
+}
+
+int
+request_parse_last_id(const char *s, long long *id)
+{
+	unsigned long long v = 0;
+
+	if (!s || *s == '\0')
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (v > (uint64_t)INT64_MAX / 10)
+			return -1;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > (uint64_t)INT64_MAX)
+			return -1;
+	}
+	*id = (long long)v;
+	return 0;
+}
+
+enum request_method
+request_method_of(const char *method)
+{
+	if (!method)
+		return REQUEST_OTHER;
+	if (strcmp(method, "GET") == 0)
+		return REQUEST_GET;
+	if (strcmp(method, "HEAD") == 0)
+		return REQUEST_HEAD;
+	return REQUEST_OTHER;
+}
+
+static int
+request_fail(struct request_error *err, int status, const char *reason)
+{
+	err->status = status;
+	err->reason = reason;
+	return -1;
+}
+
+int
+request_evaluate(const struct request *r, const struct config *cfg,
+    struct request_spec *spec, struct request_error *err)
+{
+	const char *reason = NULL;
+	char *qid = NULL;
+	size_t qid_len;
+	int status = 0;
+	int rc;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->method = request_method_of(r->method);
+	if (spec->method == REQUEST_OTHER)
+		return request_fail(err, 405, "method not allowed");
+	if (r->query && strlen(r->query) > REQUEST_MAX_QUERY)
+		return request_fail(err, 414, "query string too long");
+
+	if (auth_identify(cfg->auth, r, &spec->user, &spec->user_len,
+	    &reason, &status) == -1)
+		return request_fail(err, status, reason);
+
+	if (r->last_event_id) {
+		if (request_parse_last_id(r->last_event_id, &spec->resume)
+		    == -1) {
+			request_spec_free(spec);
+			return request_fail(err, 400,
+			    "bad Last-Event-ID header");
+		}
+		spec->has_resume = 1;
+		return 0;
+	}
+	rc = request_query_param(r->query, "lastEventId", &qid, &qid_len);
+	if (rc == 1) {
+		rc = request_parse_last_id(qid, &spec->resume) == 0 ? 1 : -1;
+		free(qid);
+	}
+	if (rc == -1) {
+		request_spec_free(spec);
+		return request_fail(err, 400, "bad lastEventId parameter");
+	}
+	spec->has_resume = rc == 1;
+	return 0;
+}
+
+void
+request_spec_free(struct request_spec *spec)
+{
+	if (!spec)
+		return;
+	free(spec->user);
+	spec->user = NULL;
+	spec->user_len = 0;
+}
+
+const char *
+request_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+int
+request_append_error(struct buf *b, int status, const char *extra_header,
+    int head)
+{
+	const char *text = request_status_text(status);
+
+	(void)buf_append_str(b, "Status: ");
+	(void)buf_append_i64(b, status);
+	(void)buf_append_char(b, ' ');
+	(void)buf_append_str(b, text);
+	(void)buf_append_str(b, "\r\nContent-Type: text/plain; charset=utf-8"
+	    "\r\nCache-Control: no-store\r\n");
+	if (extra_header) {
+		(void)buf_append_str(b, extra_header);
+		(void)buf_append_str(b, "\r\n");
+	}
+	(void)buf_append_str(b, "\r\n");
+	if (head)
+		return b->failed ? -1 : 0;
+	(void)buf_append_i64(b, status);
+	(void)buf_append_char(b, ' ');
+	(void)buf_append_str(b, text);
+	return buf_append_char(b, '\n');
+}

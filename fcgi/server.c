@@ -1,0 +1,347 @@
+/* Accepting requests: FastCGI (libfcgi, several threads) or one CGI. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "hub.h"
+#include "log.h"
+#include "outbox.h"
+#include "request.h"
+#include "stream.h"
+#include "transport.h"
+
+#define SERVER_ACCEPTORS 4		/* threads in FCGX_Accept_r */
+#define SERVER_ACCEPTOR_STACK (256 * 1024)
+#define SERVER_BACKLOG 4096
+#define SERVER_ANSWER_TIMEOUT_MS 5000
+#define SERVER_RETRY_AFTER "Retry-After: 5"
+/* Apache's mod_cgid holds a CGI response whose first body bytes are
+ * small; an opening comment of this size gets it streaming. */
+#define SERVER_CGI_PADDING 2048
+
+struct server {
+	const struct config *cfg;
+	struct hub *hub;
+	int listen_fd;
+	atomic_ulong serial;		/* request numbers for logs */
+};
+
+static struct hub *volatile server_signal_hub;
+static volatile sig_atomic_t server_stop;
+
+static void
+server_on_signal(int sig)
+{
+	struct hub *hub = server_signal_hub;
+
+	(void)sig;
+	server_stop = 1;
+	if (hub)
+		hub_shutdown(hub);
+}
+
+void
+server_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = server_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A write to a gone client must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+server_fd0_is_fastcgi(void)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	/* As libfcgi decides: a listening socket has no peer. */
+	return getpeername(0, (struct sockaddr *)&sa, &len) == -1 &&
+	    errno == ENOTCONN;
+}
+
+int
+server_listen(const char *addr, char *err, size_t errlen)
+{
+	int fd;
+
+	if (FCGX_Init() != 0) {
+		snprintf(err, errlen, "FCGX_Init failed");
+		return -1;
+	}
+	fd = FCGX_OpenSocket(addr, SERVER_BACKLOG);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr,
+		    strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+/* Close a connection without a reset: read what the server sent first. */
+static void
+server_close(const struct transport *tr)
+{
+	char sink[512];
+	int budget = 64;
+
+	if (tr->fastcgi)
+		while (budget-- > 0 &&
+		    recv(tr->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	close(tr->fd);
+}
+
+/* Send a complete answer outside the event loop and close. */
+static void
+server_answer(const struct transport *tr, int status, const char *header,
+    int head)
+{
+	struct buf body;
+	struct buf wire;
+
+	buf_init(&body, 4096);
+	buf_init(&wire, 8192);
+	if (request_append_error(&body, status, header, head) == 0 &&
+	    transport_frame(tr, &wire, body.data, body.len) == 0 &&
+	    transport_frame_end(tr, &wire) == 0)
+		(void)transport_write_all(tr->fd, &wire,
+		    SERVER_ANSWER_TIMEOUT_MS);
+	buf_free(&body);
+	buf_free(&wire);
+	server_close(tr);
+}
+
+static const char *
+server_auth_header(const struct config *cfg, int status)
+{
+	if (status == 401 && cfg->auth == AUTH_JWT)
+		return "WWW-Authenticate: Bearer";
+	if (status == 405)
+		return "Allow: GET, HEAD";
+	if (status == 503 || status == 429)
+		return SERVER_RETRY_AFTER;
+	return NULL;
+}
+
+/*
+ * One request, FastCGI or CGI alike: refuse it, answer HEAD, or turn it
+ * into a stream for the hub. *ob is this thread's database connection,
+ * opened on demand and dropped after an error. Returns 1 when a stream
+ * went to the hub, 0 when the request was answered here.
+ */
+static int
+server_handle(struct server *srv, const struct request *r,
+    const struct transport *tr, struct outbox **ob, size_t padding)
+{
+	const struct config *cfg = srv->cfg;
+	unsigned long serial = atomic_fetch_add(&srv->serial, 1) + 1;
+	struct request_spec spec;
+	struct request_error rerr;
+	char err[OUTBOX_ERR_LEN];
+	struct stream *s;
+	long long start;
+	int head = request_method_of(r->method) == REQUEST_HEAD;
+
+	if (request_evaluate(r, cfg, &spec, &rerr) == -1) {
+		log_info("req=%lu refused %d: %s", serial, rerr.status,
+		    rerr.reason);
+		server_answer(tr, rerr.status,
+		    server_auth_header(cfg, rerr.status), head);
+		return 0;
+	}
+	if (!*ob)
+		*ob = outbox_open(cfg->db, err, sizeof(err));
+	if (!*ob) {
+		log_warnx("req=%lu refused 503: %s", serial, err);
+		goto unavailable;
+	}
+	start = spec.resume;
+	if (!spec.has_resume &&
+	    outbox_max_id(*ob, &start, err, sizeof(err)) == -1) {
+		log_warnx("req=%lu refused 503: %s", serial, err);
+		outbox_close(*ob);
+		*ob = NULL;
+		goto unavailable;
+	}
+	if (!head && hub_reserve_slot(srv->hub) > cfg->max_streams) {
+		hub_release_slot(srv->hub);
+		log_warnx("req=%lu refused 503: SSE_MAX_STREAMS (%ld) streams "
+		    "open", serial, cfg->max_streams);
+		goto unavailable;
+	}
+	s = stream_new(serial, tr, &spec, start);
+	if (!s) {
+		if (!head)
+			hub_release_slot(srv->hub);
+		log_warnx("req=%lu refused 503: out of memory", serial);
+		goto unavailable;
+	}
+	if (head) {
+		if (stream_frame_head(s, cfg, 0) == 0 &&
+		    stream_frame_end(s) == 0)
+			(void)transport_write_all(tr->fd, &s->wire,
+			    SERVER_ANSWER_TIMEOUT_MS);
+		server_close(tr);
+		stream_free(s);
+		return 0;
+	}
+	if (fcntl(tr->fd, F_SETFL, fcntl(tr->fd, F_GETFL) | O_NONBLOCK) == -1)
+		log_warn("req=%lu fcntl O_NONBLOCK", serial);
+	hub_submit(srv->hub, s, padding);
+	return 1;
+unavailable:
+	request_spec_free(&spec);
+	server_answer(tr, 503, SERVER_RETRY_AFTER, head);
+	return 0;
+}
+
+static void
+server_read_params(struct request *r, char **envp)
+{
+	r->method = FCGX_GetParam("REQUEST_METHOD", envp);
+	r->query = FCGX_GetParam("QUERY_STRING", envp);
+	r->remote_user = FCGX_GetParam("REMOTE_USER", envp);
+	r->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", envp);
+	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", envp);
+	r->cookie = FCGX_GetParam("HTTP_COOKIE", envp);
+}
+
+static void *
+server_acceptor(void *arg)
+{
+	struct server *srv = arg;
+	struct outbox *ob = NULL;
+
+	while (!server_stop) {
+		FCGX_Request *req = calloc(1, sizeof(*req));
+		struct transport tr;
+		struct request r;
+
+		if (!req || FCGX_InitRequest(req, srv->listen_fd, 0) != 0) {
+			free(req);
+			sleep(1);
+			continue;
+		}
+		if (FCGX_Accept_r(req) < 0) {
+			/* libfcgi fails every accept once shutdown is
+			 * pending; retrying would spin. */
+			FCGX_Free(req, 1);
+			free(req);
+			if (server_stop)
+				break;
+			usleep(100 * 1000);
+			continue;
+		}
+		server_read_params(&r, req->envp);
+		tr.fd = req->ipcFd;
+		tr.request_id = req->requestId;
+		tr.fastcgi = 1;
+		(void)server_handle(srv, &r, &tr, &ob, 0);
+		/*
+		 * The connection now belongs to the stream (or is closed):
+		 * free libfcgi's buffers and parameters without touching it.
+		 */
+		FCGX_Free(req, 0);
+		free(req);
+	}
+	outbox_close(ob);
+	return NULL;
+}
+
+int
+server_run_fastcgi(const struct config *cfg, int listen_fd)
+{
+	struct server srv = { .cfg = cfg, .listen_fd = listen_fd };
+	pthread_attr_t attr;
+	char err[256];
+
+	atomic_init(&srv.serial, 0);
+	if (FCGX_Init() != 0) {
+		log_errorx("FCGX_Init failed");
+		return 1;
+	}
+	srv.hub = hub_new(cfg, err, sizeof(err));
+	if (!srv.hub) {
+		log_errorx("%s", err);
+		return 1;
+	}
+	server_signal_hub = srv.hub;
+	if (server_stop)
+		hub_shutdown(srv.hub);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, SERVER_ACCEPTOR_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < SERVER_ACCEPTORS; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, &attr, server_acceptor, &srv) != 0) {
+			log_errorx("cannot start an acceptor thread");
+			return 1;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	log_info("serving FastCGI (auth=%s, db=%s)",
+	    config_auth_name(cfg->auth), cfg->db);
+	hub_run(srv.hub, 0);
+	log_info("shut down cleanly");
+	/* Acceptor threads may sit in accept(); exiting ends them. */
+	return 0;
+}
+
+static const char *
+server_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+int
+server_run_cgi(const struct config *cfg)
+{
+	struct server srv = { .cfg = cfg, .listen_fd = -1 };
+	struct transport tr = { .fd = STDOUT_FILENO, .fastcgi = 0 };
+	struct outbox *ob = NULL;
+	struct request r;
+	char err[256];
+	int streaming;
+
+	atomic_init(&srv.serial, 0);
+	srv.hub = hub_new(cfg, err, sizeof(err));
+	if (!srv.hub) {
+		log_errorx("%s", err);
+		server_answer(&tr, 503, SERVER_RETRY_AFTER, 0);
+		return 1;
+	}
+	server_signal_hub = srv.hub;
+	r.method = server_getenv("REQUEST_METHOD");
+	r.query = server_getenv("QUERY_STRING");
+	r.remote_user = server_getenv("REMOTE_USER");
+	r.last_event_id = server_getenv("HTTP_LAST_EVENT_ID");
+	r.authorization = server_getenv("HTTP_AUTHORIZATION");
+	r.cookie = server_getenv("HTTP_COOKIE");
+	streaming = server_handle(&srv, &r, &tr, &ob, SERVER_CGI_PADDING);
+	outbox_close(ob);
+	if (server_stop)
+		hub_shutdown(srv.hub);
+	if (streaming)
+		hub_run(srv.hub, 1);
+	hub_free(srv.hub);
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* One stream's life: headers, framed events, heartbeats, writes, end. */
+#include "stream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sse.h"
+
+struct stream *
+stream_new(unsigned long serial, const struct transport *tr,
+    struct request_spec *spec, long long start_id)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->serial = serial;
+	s->tr = *tr;
+	s->user = spec->user;
+	s->user_len = spec->user_len;
+	spec->user = NULL;
+	s->keys[0] = s->user;
+	s->key_lens[0] = s->user_len;
+	s->nkeys = 1;
+	s->last_id = start_id;
+	s->head_only = spec->method == REQUEST_HEAD;
+	buf_init(&s->wire, STREAM_WIRE_CAP);
+	return s;
+}
+
+void
+stream_free(struct stream *s)
+{
+	if (!s)
+		return;
+	buf_free(&s->wire);
+	free(s->user);
+	free(s);
+}
+
+int
+stream_frame(struct stream *s, const char *p, size_t n)
+{
+	return transport_frame(&s->tr, &s->wire, p, n);
+}
+
+int
+stream_frame_head(struct stream *s, const struct config *cfg,
+    size_t padding)
+{
+	struct buf head;
+	int rc;
+
+	buf_init(&head, 64 * 1024);
+	(void)buf_append_str(&head,
+	    "Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream; charset=utf-8\r\n"
+	    "Cache-Control: no-cache, no-transform\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "\r\n");
+	if (!s->head_only) {
+		if (padding > 0)
+			(void)sse_append_padding(&head, padding);
+		(void)sse_append_retry(&head, cfg->retry);
+	}
+	rc = head.failed ? -1 : stream_frame(s, head.data, head.len);
+	buf_free(&head);
+	return rc;
+}
+
+int
+stream_frame_end(struct stream *s)
+{
+	s->ending = 1;
+	return transport_frame_end(&s->tr, &s->wire);
+}
+
+enum stream_write_result
+stream_write(struct stream *s)
+{
+	size_t off = 0;
+	enum stream_write_result res = STREAM_DRAINED;
+
+	while (off < s->wire.len) {
+		ssize_t n = write(s->tr.fd, s->wire.data + off,
+		    s->wire.len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			res = STREAM_BLOCKED;
+		else
+			res = STREAM_GONE;
+		break;
+	}
+	buf_consume(&s->wire, off);
+	/* An idle stream keeps no buffer: memory per stream stays small. */
+	if (s->wire.len == 0)
+		buf_free(&s->wire);
+	return res;
+}
+
+const char *
+stream_user_for_log(const char *user, size_t len)
+{
+	static __thread char out[80];
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 < sizeof(out); i++) {
+		unsigned char c = (unsigned char)user[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			out[o++] = (char)c;
+		} else {
+			snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	if (o + 5 >= sizeof(out) && len > 0)
+		memcpy(out + o, "...", 3), o += 3;
+	out[o] = '\0';
+	return out;
+}

@@ -1,0 +1,83 @@
+/* One stream's life: headers, framed events, heartbeats, writes, end. */
+#ifndef FCGI_STREAM_H
+#define FCGI_STREAM_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "request.h"
+#include "transport.h"
+
+/* Stop taking live rows while this much is unwritten; catch up later. */
+#define STREAM_WIRE_HIGH (64 * 1024)
+/* Hard cap of unwritten bytes: one batch of the largest rows fits. */
+#define STREAM_WIRE_CAP (256 * 1024 * 1024)
+
+enum stream_write_result {
+	STREAM_DRAINED,		/* everything written */
+	STREAM_BLOCKED,		/* the peer is slow: wait for POLLOUT */
+	STREAM_GONE,		/* the peer went away */
+};
+
+/*
+ * A stream is "the last id this client has" plus a wait. It never holds
+ * rows beyond the bytes not yet written; the outbox is the queue.
+ * The hub owns every stream and all fields below the line.
+ */
+struct stream {
+	unsigned long serial;		/* request number, for logs */
+	struct transport tr;		/* where the bytes go */
+	char *user;			/* owned */
+	size_t user_len;
+	const char *keys[1];		/* recipient keys the stream follows */
+	size_t key_lens[1];
+	size_t nkeys;
+	long long last_id;		/* highest id framed for the client */
+	int head_only;			/* HEAD: headers, then end */
+	/* --- hub state --- */
+	struct buf wire;		/* framed, unwritten bytes */
+	int synced;			/* all its rows up to the hub cursor framed */
+	int ending;			/* end framed; close once written */
+	int want_out;			/* registered for EPOLLOUT */
+	int in_catchup;			/* on the hub's catch-up list */
+	int in_dirty;			/* on the hub's to-write list */
+	double started;			/* monotonic seconds */
+	double end_at;			/* SSE_MAX_STREAM deadline, 0 = none */
+	double last_out;		/* last time bytes were framed */
+	struct stream *prev, *next;	/* activity order (heartbeats) */
+	struct stream *catchup_next;
+	struct stream *dirty_next;
+	struct stream *submit_next;
+};
+
+/*
+ * Make a stream for an accepted request. Takes ownership of spec->user
+ * (spec->user is set to NULL). Returns NULL when out of memory.
+ */
+struct stream *stream_new(unsigned long serial, const struct transport *tr,
+    struct request_spec *spec, long long start_id);
+/* Release the memory (the hub closes the transport). s may be NULL. */
+void stream_free(struct stream *s);
+
+/*
+ * Frame the response head: status, headers, the optional padding comment
+ * (for servers that hold the first bytes of a CGI response) and retry:.
+ */
+int stream_frame_head(struct stream *s, const struct config *cfg,
+    size_t padding) MUSTCHECK;
+
+/* Frame bytes that are already SSE text (an event, a comment). */
+int stream_frame(struct stream *s, const char *p, size_t n) MUSTCHECK;
+
+/* Frame the end of the response; the stream ends once it is written. */
+int stream_frame_end(struct stream *s) MUSTCHECK;
+
+/* Write as much of the wire as the peer takes without blocking. */
+enum stream_write_result stream_write(struct stream *s);
+
+/* A short printable form of the user for log lines (static storage per
+ * thread, valid until the next call in the same thread). */
+const char *stream_user_for_log(const char *user, size_t len);
+
+#endif

@@ -1,0 +1,30 @@
+/* Notices commits to the database without polling: inotify on its files. */
+#ifndef FCGI_WATCH_H
+#define FCGI_WATCH_H
+
+#include <stddef.h>
+
+enum watch_event {
+	WATCH_NOTHING = 0,	/* events for other files only */
+	WATCH_COMMIT = 1,	/* the -wal (or the database) was written */
+	WATCH_REPLACED = 2,	/* the database file was removed or replaced */
+};
+
+struct watch;
+
+/*
+ * Watch the directory of db_path for writes to the database and its -wal
+ * file. Watching the directory, not the files, also sees a -wal that does
+ * not exist yet and a database replaced by rename. Returns NULL with err
+ * set when inotify is unavailable; the caller then polls instead.
+ */
+struct watch *watch_open(const char *db_path, char *err, size_t errlen);
+void watch_close(struct watch *w);
+
+/* The descriptor to wait on for readability. */
+int watch_fd(const struct watch *w);
+
+/* Read every pending notification; returns a mask of enum watch_event. */
+int watch_drain(struct watch *w);
+
+#endif
