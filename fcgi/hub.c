@@ -376,7 +376,8 @@ hub_catch_up(struct hub *hub, struct stream *s, double now)
 		hub_end_stream(hub, s, "database unavailable");
 		return;
 	}
-	if (outbox_fetch_for(hub->ob, s->keys, s->key_lens, s->nkeys,
+	if (outbox_fetch_for(hub->ob, (const char *const *)s->keys,
+	    s->key_lens, s->nkeys,
 	    s->last_id, hub->cursor, HUB_CATCHUP_BATCH, hub_on_backlog_row,
 	    &c, &count, err, sizeof(err)) == -1) {
 		log_warnx("req=%lu %s; ending the stream so the client "

@@ -201,6 +201,9 @@ request_spec_free(struct request_spec *spec)
 	free(spec->user);
 	spec->user = NULL;
 	spec->user_len = 0;
+	for (size_t i = 0; i < spec->nchannels; i++)
+		free(spec->channels[i]);
+	spec->nchannels = 0;
 }
 
 const char *

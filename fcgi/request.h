@@ -9,6 +9,7 @@
 
 #define REQUEST_MAX_QUERY 8192		/* longer query strings: 414 */
 #define REQUEST_MAX_USER 1024		/* longer user ids: 401 */
+#define REQUEST_MAX_CHANNELS 15		/* extra recipient keys per stream */
 
 enum request_method {
 	REQUEST_GET,
@@ -31,6 +32,9 @@ struct request_spec {
 	enum request_method method;
 	char *user;		/* owned, NUL-terminated, user_len bytes */
 	size_t user_len;
+	char *channels[REQUEST_MAX_CHANNELS];	/* owned: further keys the */
+	size_t channel_lens[REQUEST_MAX_CHANNELS]; /* stream follows (jwt) */
+	size_t nchannels;
 	int has_resume;		/* 1 when a resume point was given */
 	long long resume;	/* last id the client has, if has_resume */
 };

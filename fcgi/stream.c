@@ -25,6 +25,23 @@ stream_new(unsigned long serial, const struct transport *tr,
 	s->keys[0] = s->user;
 	s->key_lens[0] = s->user_len;
 	s->nkeys = 1;
+	for (size_t i = 0; i < spec->nchannels; i++) {
+		char *k = spec->channels[i];
+		size_t len = spec->channel_lens[i];
+		int dup = 0;
+
+		spec->channels[i] = NULL;
+		for (size_t j = 0; j < s->nkeys && !dup; j++)
+			dup = s->key_lens[j] == len &&
+			    memcmp(s->keys[j], k, len) == 0;
+		if (dup) {
+			free(k);
+			continue;
+		}
+		s->keys[s->nkeys] = k;
+		s->key_lens[s->nkeys++] = len;
+	}
+	spec->nchannels = 0;
 	s->last_id = start_id;
 	s->head_only = spec->method == REQUEST_HEAD;
 	buf_init(&s->wire, STREAM_WIRE_CAP);
@@ -37,7 +54,8 @@ stream_free(struct stream *s)
 	if (!s)
 		return;
 	buf_free(&s->wire);
-	free(s->user);
+	for (size_t i = 0; i < s->nkeys; i++)
+		free(s->keys[i]);
 	free(s);
 }
 

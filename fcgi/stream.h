@@ -11,6 +11,8 @@
 
 /* Stop taking live rows while this much is unwritten; catch up later. */
 #define STREAM_WIRE_HIGH (64 * 1024)
+/* The user's own key plus the channels a token may grant. */
+#define STREAM_MAX_KEYS (1 + REQUEST_MAX_CHANNELS)
 /* Hard cap of unwritten bytes: one batch of the largest rows fits. */
 #define STREAM_WIRE_CAP (256 * 1024 * 1024)
 
@@ -28,10 +30,10 @@ enum stream_write_result {
 struct stream {
 	unsigned long serial;		/* request number, for logs */
 	struct transport tr;		/* where the bytes go */
-	char *user;			/* owned */
+	char *user;			/* the user: same memory as keys[0] */
 	size_t user_len;
-	const char *keys[1];		/* recipient keys the stream follows */
-	size_t key_lens[1];
+	char *keys[STREAM_MAX_KEYS];	/* owned: recipient keys followed; */
+	size_t key_lens[STREAM_MAX_KEYS]; /* keys[0] is the user */
 	size_t nkeys;
 	long long last_id;		/* highest id framed for the client */
 	int head_only;			/* HEAD: headers, then end */
@@ -53,7 +55,8 @@ struct stream {
 
 /*
  * Make a stream for an accepted request. Takes ownership of spec->user
- * (spec->user is set to NULL). Returns NULL when out of memory.
+ * and spec->channels (they are cleared in spec); duplicate keys are
+ * dropped. Returns NULL when out of memory.
  */
 struct stream *stream_new(unsigned long serial, const struct transport *tr,
     struct request_spec *spec, long long start_id);
