@@ -173,7 +173,7 @@ hub_destroy(struct hub *hub, struct stream *s, const char *why)
 	hub_ring_unlink(s);
 	hub->nstreams--;
 	epoll_ctl(hub->ep, EPOLL_CTL_DEL, s->tr.fd, NULL);
-	close(s->tr.fd);
+	transport_close(&s->tr);
 	s->tr.fd = -1;
 	s->submit_next = hub->dead;
 	hub->dead = s;
@@ -635,7 +635,7 @@ hub_free(struct hub *hub)
 		struct stream *s = hub->submitted;
 
 		hub->submitted = s->submit_next;
-		close(s->tr.fd);
+		transport_close(&s->tr);
 		stream_free(s);
 	}
 	outbox_close(hub->ob);

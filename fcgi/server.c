@@ -95,20 +95,6 @@ server_listen(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-/* Close a connection without a reset: read what the server sent first. */
-static void
-server_close(const struct transport *tr)
-{
-	char sink[512];
-	int budget = 64;
-
-	if (tr->fastcgi)
-		while (budget-- > 0 &&
-		    recv(tr->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
-			;
-	close(tr->fd);
-}
-
 /* Send a complete answer outside the event loop and close. */
 static void
 server_answer(const struct transport *tr, int status, const char *header,
@@ -126,7 +112,7 @@ server_answer(const struct transport *tr, int status, const char *header,
 		    SERVER_ANSWER_TIMEOUT_MS);
 	buf_free(&body);
 	buf_free(&wire);
-	server_close(tr);
+	transport_close(tr);
 }
 
 static const char *
@@ -199,7 +185,7 @@ server_handle(struct server *srv, const struct request *r,
 		    stream_frame_end(s) == 0)
 			(void)transport_write_all(tr->fd, &s->wire,
 			    SERVER_ANSWER_TIMEOUT_MS);
-		server_close(tr);
+		transport_close(tr);
 		stream_free(s);
 		return 0;
 	}

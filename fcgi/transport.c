@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,4 +104,19 @@ transport_write_all(int fd, const struct buf *wire, int timeout_ms)
 		return -1;
 	}
 	return 0;
+}
+
+void
+transport_close(const struct transport *t)
+{
+	char sink[512];
+	int budget = 64;
+
+	if (t->fd < 0)
+		return;
+	if (t->fastcgi)
+		while (budget-- > 0 &&
+		    recv(t->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	close(t->fd);
 }

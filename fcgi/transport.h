@@ -33,4 +33,11 @@ int transport_frame_end(const struct transport *t, struct buf *wire)
  */
 int transport_write_all(int fd, const struct buf *wire, int timeout_ms);
 
+/*
+ * Close the channel. For FastCGI, first read what the web server sent and
+ * nobody read (the empty STDIN record): closing a TCP socket with unread
+ * input sends a reset, which can discard the response's last bytes.
+ */
+void transport_close(const struct transport *t);
+
 #endif
