@@ -31,11 +31,15 @@
 /*
  * A write to the -wal raises inotify before the writer updates the
  * wal-index in -shm, which raises nothing; a read in that gap sees no new
- * row. So after each notification the outbox is read again a little
- * later, which catches the commit once the index is updated.
+ * row. So after each notification the hub probes PRAGMA data_version (a
+ * few microseconds) again and again while a writer still holds SQLite's
+ * write lock, at delays doubling from HUB_PROBE_FIRST up to HUB_PROBE_MAX,
+ * and stops once the lock is free and the probe has seen the commit. When
+ * the lock cannot be inspected it probes on a fixed doubling schedule.
  */
-static const double hub_recheck_delays[] = { 0.001, 0.005, 0.025, 0.1 };
-#define HUB_RECHECKS (sizeof(hub_recheck_delays) / sizeof(double))
+#define HUB_PROBE_FIRST 0.00005
+#define HUB_PROBE_MAX 0.001
+#define HUB_PROBE_BLIND_LAST 0.2
 
 static char hub_tag_wake;	/* epoll data for the wake eventfd */
 static char hub_tag_watch;	/* epoll data for inotify */
@@ -63,8 +67,10 @@ struct hub {
 	long long cursor;		/* highest id the watcher has read */
 	int cursor_known;
 	int check_now;			/* read the outbox this turn */
-	double recheck_from;		/* time of the last notification */
-	size_t recheck_step;		/* next entry of hub_recheck_delays */
+	int probe_now;			/* read it if data_version moved */
+	double probe_at;		/* next probe while a commit is in
+					 * flight; 0 = none */
+	double probe_gap;		/* its current delay */
 	double next_poll;		/* next data_version poll */
 	long long data_version;
 	double next_sweep;
@@ -156,6 +162,7 @@ hub_open_outbox(struct hub *hub, double now)
 		hub->cursor_known = 1;
 	}
 	(void)outbox_data_version(hub->ob, &hub->data_version);
+	hub->check_now = 1;	/* rows may have come while it was closed */
 	return 0;
 }
 
@@ -516,37 +523,67 @@ hub_sweep(struct hub *hub, double now)
 	}
 }
 
+/*
+ * Has anyone committed since the last look? The version is read before
+ * the rows, so a commit landing in between is seen again next time, never
+ * missed.
+ */
 static void
-hub_poll(struct hub *hub, double now)
+hub_probe(struct hub *hub, double now)
 {
 	long long v;
 
-	if (now < hub->next_poll)
-		return;
-	hub->next_poll = now + (hub->watch ? HUB_POLL_SAFETY :
-	    HUB_POLL_FALLBACK);
 	if (hub_open_outbox(hub, now) == -1)
 		return;
-	if (outbox_data_version(hub->ob, &v) == 0 && v != hub->data_version) {
+	if (outbox_data_version(hub->ob, &v) == -1) {
+		hub->check_now = 1;	/* let the read report the error */
+		return;
+	}
+	if (v != hub->data_version) {
 		hub->data_version = v;
 		hub->check_now = 1;
 	}
 }
 
-static int
-hub_timeout_ms(struct hub *hub, double now)
+static void
+hub_poll(struct hub *hub, double now)
+{
+	if (now >= hub->next_poll) {
+		hub->next_poll = now + (hub->watch ? HUB_POLL_SAFETY :
+		    HUB_POLL_FALLBACK);
+		hub->probe_now = 1;
+	}
+	if (hub->probe_at > 0 && now >= hub->probe_at)
+		hub->probe_now = 1;
+	if (hub->probe_now) {
+		/* Look at the lock first: free before the probe means the
+		 * probe saw every commit that had been written. */
+		int active = hub->watch ? watch_writer_active(hub->watch) : -1;
+
+		hub->probe_now = 0;
+		hub_probe(hub, now);
+		if (active == 0 || (active == -1 &&
+		    hub->probe_gap >= HUB_PROBE_BLIND_LAST)) {
+			hub->probe_at = 0;
+			return;
+		}
+		if (active == 1 && hub->probe_gap >= HUB_PROBE_MAX)
+			hub->probe_gap = HUB_PROBE_MAX;
+		hub->probe_at = now + hub->probe_gap;
+		hub->probe_gap *= 2;
+	}
+}
+
+/* Seconds until something is due; 0 when work is waiting. */
+static double
+hub_timeout(struct hub *hub, double now)
 {
 	double next = hub->next_poll;
 
-	if (hub->check_now || hub->dirty || hub->catchup)
+	if (hub->check_now || hub->probe_now || hub->dirty || hub->catchup)
 		return 0;
-	if (hub->recheck_step < HUB_RECHECKS) {
-		double t = hub->recheck_from +
-		    hub_recheck_delays[hub->recheck_step];
-
-		if (t < next)
-			next = t;
-	}
+	if (hub->probe_at > 0 && hub->probe_at < next)
+		next = hub->probe_at;
 	if (hub->ring.next != &hub->ring) {
 		double t = hub->ring.next->last_out +
 		    (double)hub->cfg->heartbeat;
@@ -558,8 +595,23 @@ hub_timeout_ms(struct hub *hub, double now)
 	}
 	if (next <= now)
 		return 0;
-	/* Round up: waking early only spins. */
-	return (int)((next - now) * 1000.0) + 1;
+	return next - now;
+}
+
+/* epoll_wait with a sub-millisecond timeout: the probes need it. */
+static int
+hub_wait(struct hub *hub, struct epoll_event *evs, int max, double timeout)
+{
+	struct timespec ts;
+	int n;
+
+	ts.tv_sec = (time_t)timeout;
+	ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
+	n = epoll_pwait2(hub->ep, evs, max, &ts, NULL);
+	if (n == -1 && errno == ENOSYS)
+		n = epoll_wait(hub->ep, evs, max,
+		    (int)(timeout * 1000.0) + (timeout > 0));
+	return n;
 }
 
 /* ---- the loop ---- */
@@ -579,7 +631,6 @@ hub_new(const struct config *cfg, char *err, size_t errlen)
 	hub->ep = -1;
 	hub->wake_fd = -1;
 	hub->ring.prev = hub->ring.next = &hub->ring;
-	hub->recheck_step = HUB_RECHECKS;
 	pthread_mutex_init(&hub->lock, NULL);
 	buf_init(&hub->scratch, STREAM_WIRE_CAP);
 	atomic_init(&hub->slots, 0);
@@ -709,9 +760,8 @@ hub_on_event(struct hub *hub, struct epoll_event *ev, double now)
 			hub_end_all(hub, "database replaced");
 		}
 		if (mask & WATCH_COMMIT) {
-			hub->check_now = 1;
-			hub->recheck_from = now;
-			hub->recheck_step = 0;
+			hub->probe_now = 1;
+			hub->probe_gap = HUB_PROBE_FIRST;
 		}
 		return;
 	}
@@ -731,13 +781,6 @@ hub_turn(struct hub *hub, double now)
 {
 	struct stream *list;
 
-	if (hub->recheck_step < HUB_RECHECKS && now >= hub->recheck_from +
-	    hub_recheck_delays[hub->recheck_step]) {
-		hub->check_now = 1;
-		while (hub->recheck_step < HUB_RECHECKS && now >=
-		    hub->recheck_from + hub_recheck_delays[hub->recheck_step])
-			hub->recheck_step++;
-	}
 	hub_poll(hub, now);
 	if (hub->check_now) {
 		hub->check_now = 0;
@@ -787,7 +830,7 @@ hub_run(struct hub *hub, int until_idle)
 
 	for (;;) {
 		double now = hub_now();
-		int n = epoll_wait(hub->ep, evs, 256, hub_timeout_ms(hub, now));
+		int n = hub_wait(hub, evs, 256, hub_timeout(hub, now));
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
@@ -804,6 +847,9 @@ hub_run(struct hub *hub, int until_idle)
 		if (hub->nstreams > 0)
 			adopted_any = 1;
 		hub_turn(hub, now);
+		if (log_threshold >= LOG_LEVEL_DEBUG && hub_now() - now > 0.005)
+			log_debug("slow turn: %.1f ms with %zu streams",
+			    (hub_now() - now) * 1000.0, hub->nstreams);
 		if (hub->stopping && hub->nstreams == 0)
 			break;
 		if (until_idle && adopted_any && hub->nstreams == 0)

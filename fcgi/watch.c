@@ -2,6 +2,7 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,15 @@ struct watch {
 	int wd;			/* the directory's watch */
 	char *base;		/* database file name, without directory */
 	size_t base_len;
+	char *shm_path;		/* the database's -shm file */
+	int shm_fd;		/* open on first use, closed only at exit */
 };
+
+/*
+ * SQLite's WAL locks live at byte 120 of the -shm file (the unix VFS's
+ * UNIX_SHM_BASE); slot 0 is WAL_WRITE_LOCK.
+ */
+#define WATCH_WAL_WRITE_LOCK 120
 
 struct watch *
 watch_open(const char *db_path, char *err, size_t errlen)
@@ -28,6 +37,12 @@ watch_open(const char *db_path, char *err, size_t errlen)
 		return NULL;
 	}
 	w->fd = -1;
+	w->shm_fd = -1;
+	if (asprintf(&w->shm_path, "%s-shm", db_path) < 0) {
+		w->shm_path = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (slash) {
 		dir = strndup(db_path, slash == db_path ? 1 :
 		    (size_t)(slash - db_path));
@@ -68,6 +83,14 @@ watch_close(struct watch *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
+	/*
+	 * Closing any descriptor of a file drops every POSIX lock this
+	 * process holds on it, SQLite's own included; so shm_fd is closed
+	 * only here, when the process is done with the database.
+	 */
+	if (w->shm_fd >= 0)
+		close(w->shm_fd);
+	free(w->shm_path);
 	free(w->base);
 	free(w);
 }
@@ -122,4 +145,24 @@ watch_drain(struct watch *w)
 		}
 	}
 	return mask;
+}
+
+int
+watch_writer_active(struct watch *w)
+{
+	struct flock lk;
+
+	if (w->shm_fd < 0) {
+		w->shm_fd = open(w->shm_path, O_RDONLY | O_CLOEXEC);
+		if (w->shm_fd < 0)
+			return -1;
+	}
+	memset(&lk, 0, sizeof(lk));
+	lk.l_type = F_WRLCK;
+	lk.l_whence = SEEK_SET;
+	lk.l_start = WATCH_WAL_WRITE_LOCK;
+	lk.l_len = 1;
+	if (fcntl(w->shm_fd, F_GETLK, &lk) == -1)
+		return -1;
+	return lk.l_type != F_UNLCK;
 }

@@ -27,4 +27,13 @@ int watch_fd(const struct watch *w);
 /* Read every pending notification; returns a mask of enum watch_event. */
 int watch_drain(struct watch *w);
 
+/*
+ * Is another process inside a write transaction now? 1 yes, 0 no, -1
+ * unknown. Asks (F_GETLK, which takes nothing) whether SQLite's WAL write
+ * lock, byte 120 of the -shm file, is held. A writer updates the
+ * wal-index before it lets go of that lock, so once it is free every
+ * commit whose -wal write raised a notification is visible to readers.
+ */
+int watch_writer_active(struct watch *w);
+
 #endif
