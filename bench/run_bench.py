@@ -95,8 +95,11 @@ class Load:
         self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1)
-        line = self.p.stdout.readline()
+        import select
+        ready, _, _ = select.select([self.p.stdout], [], [], 120)
+        line = self.p.stdout.readline() if ready else "(timeout)"
         if not line.startswith("READY"):
+            self.p.kill()
             raise RuntimeError("load client failed: %r" % line)
 
     def count(self):
@@ -271,6 +274,73 @@ def bench_lighttpd(n):
             shutil.rmtree(work, ignore_errors=True)
 
 
+NGINX_CONF = """
+user root;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location /sse {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:{dir}/sse.sock;
+            fastcgi_buffering off;
+            fastcgi_read_timeout 300s;
+        }}
+    }}
+}}
+"""
+
+
+def bench_nginx(n):
+    """nginx (two workers) in front of one sse-outbox --listen process."""
+    work = tempfile.mkdtemp(prefix="sse-bench-")
+    db = make_db(work)
+    port = free_port()
+    sock = os.path.join(work, "sse.sock")
+    env = dict(os.environ, SSE_DB=db, SSE_AUTH="query", SSE_MAX_STREAMS="20000")
+    resp = subprocess.Popen([BIN, "--listen", sock], env=env,
+                            stderr=open(os.path.join(work, "sse.log"), "w"))
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=work, port=port))
+    srv = None
+    load = None
+    try:
+        end = time.monotonic() + 5
+        while not os.path.exists(sock) and time.monotonic() < end:
+            time.sleep(0.05)
+        srv = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"],
+                               stderr=open(os.path.join(work, "stderr.log"), "w"))
+        wait_port(port)
+        empty = pss_kib(resp.pid)
+        load = Load(port, "/sse?user=u", n)
+        time.sleep(1.0)
+        full = pss_kib(resp.pid)
+        c0 = cpu_seconds(resp.pid)
+        time.sleep(IDLE_SECONDS)
+        idle_cpu = (cpu_seconds(resp.pid) - c0) / IDLE_SECONDS * 100
+        fig = measure_stream_set(db, load, n, [resp.pid], relay=None)
+        fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu})
+        return fig
+    finally:
+        if load:
+            load.close()
+        for p in (srv, resp):
+            if p:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 APACHE_CONF = """
 ServerRoot "/etc/apache2"
 PidFile "{dir}/apache.pid"
@@ -361,9 +431,12 @@ def main():
     print("machine: %s, %d cores, %.0f GiB, Linux %s" % (
         cpu, os.cpu_count(), mem, platform.release()))
     rows = []
-    for n in SIZES:
+    for n in SIZES if os.environ.get("BENCH_LIGHTTPD", "1") == "1" else []:
         print("measuring lighttpd, N = %d ..." % n, flush=True)
         rows.append(("lighttpd bin-path, 1 process", n, bench_lighttpd(n)))
+    for n in SIZES if os.environ.get("BENCH_NGINX", "1") == "1" else []:
+        print("measuring nginx -> --listen, N = %d ..." % n, flush=True)
+        rows.append(("nginx (2 workers), --listen, 1 process", n, bench_nginx(n)))
     if FCGID_N > 0:
         print("measuring Apache mod_fcgid, N = %d ..." % FCGID_N, flush=True)
         rows.append(("Apache mod_fcgid, 1 process/stream", FCGID_N, bench_fcgid(FCGID_N)))

@@ -75,6 +75,7 @@ struct hub {
 	long long data_version;
 	double next_sweep;
 	double next_reopen;
+	int db_down_logged;		/* the outage is already in the log */
 	struct buf scratch;		/* one event, framed once for all */
 };
 
@@ -148,9 +149,16 @@ hub_open_outbox(struct hub *hub, double now)
 	hub->next_reopen = now + HUB_REOPEN;
 	hub->ob = outbox_open(hub->cfg->db, err, sizeof(err));
 	if (!hub->ob) {
-		log_warnx("%s", err);
+		/* Once per outage: requests log their own 503s meanwhile. */
+		if (!hub->db_down_logged)
+			log_warnx("%s; retrying every %.0f s", err,
+			    HUB_REOPEN);
+		hub->db_down_logged = 1;
 		return -1;
 	}
+	if (hub->db_down_logged)
+		log_info("database %s is readable again", hub->cfg->db);
+	hub->db_down_logged = 0;
 	if (!hub->cursor_known) {
 		if (outbox_max_id(hub->ob, &hub->cursor, err, sizeof(err))
 		    == -1) {
@@ -445,6 +453,8 @@ hub_adopt(struct hub *hub, struct stream *s, double now)
 		hub_end_stream(hub, s, "shutting down");
 		return;
 	}
+	/* The request's own check just found the database readable. */
+	hub->next_reopen = 0;
 	hub_mark_dirty(hub, s);
 	hub_mark_catchup(hub, s);
 }
@@ -769,6 +779,14 @@ hub_on_event(struct hub *hub, struct epoll_event *ev, double now)
 	if (s->tr.fd < 0)
 		return;
 	if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		/*
+		 * The server half-closed the connection (its client left).
+		 * Ending the response properly, not just closing, spares the
+		 * server an "unexpected end-of-file" error in its log.
+		 */
+		if (!(ev->events & (EPOLLHUP | EPOLLERR)) && !s->ending &&
+		    stream_frame_end(s) == 0)
+			(void)stream_write(s);
 		hub_destroy(hub, s, "client went away");
 		return;
 	}

@@ -167,12 +167,16 @@ server_handle(struct server *srv, const struct request *r,
 		*ob = NULL;
 		goto unavailable;
 	}
-	if (!head && hub_reserve_slot(srv->hub) > cfg->max_streams) {
+	/* HEAD asks for the status a GET would get: it is checked the same
+	 * way but holds no slot. */
+	if (hub_reserve_slot(srv->hub) > cfg->max_streams) {
 		hub_release_slot(srv->hub);
 		log_warnx("req=%lu refused 503: SSE_MAX_STREAMS (%ld) streams "
 		    "open", serial, cfg->max_streams);
 		goto unavailable;
 	}
+	if (head)
+		hub_release_slot(srv->hub);
 	s = stream_new(serial, tr, &spec, start);
 	if (!s) {
 		if (!head)

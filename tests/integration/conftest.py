@@ -1,0 +1,148 @@
+"""Fixtures: temporary directories with fresh databases, and real
+lighttpd and Apache servers started from the repository's example
+configurations, stopped (by PID) when the test or session ends."""
+
+import itertools
+import os
+import tempfile
+
+import pytest
+
+import harness
+
+_ALL_SERVERS = []
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def responder():
+    return harness.responder_bin()
+
+
+@pytest.fixture(scope="session")
+def base_dir():
+    # Not pytest's tmp_path: its parent is 0700, and the responders and
+    # Apache's children run as www-data.
+    d = tempfile.mkdtemp(prefix="sse-outbox-it-")
+    os.chmod(d, 0o777)
+    yield harness.Path(d)
+    if os.environ.get("SSE_TESTS_KEEP") != "1":
+        harness.remove_tree(d)
+
+
+@pytest.fixture(scope="session")
+def htpasswd(base_dir):
+    return harness.make_htpasswd(base_dir / "htpasswd")
+
+
+class Factory:
+    """Starts servers (each in its own directory, with its own database)
+    and stops them all when closed."""
+
+    def __init__(self, base_dir, responder, htpasswd):
+        self.base_dir = base_dir
+        self.responder = responder
+        self.htpasswd = htpasswd
+        self.servers = []
+
+    def _dir(self, kind):
+        return harness.make_dir(self.base_dir / f"{kind}-{next(_counter)}")
+
+    def _db(self, workdir, db):
+        """db: "fresh" (schema), "missing" (no file), "notable"."""
+        path = workdir / "app.db"
+        if db == "fresh":
+            harness.make_db(path)
+        elif db == "notable":
+            harness.make_db(path, schema=False)
+        elif db != "missing":
+            raise ValueError(db)
+        return path
+
+    def lighttpd(self, db="fresh", **opts):
+        workdir = self._dir("lighttpd")
+        srv = harness.Lighttpd(workdir, self._db(workdir, db),
+                               self.responder, self.htpasswd, **opts)
+        return self._start(srv)
+
+    def apache(self, db="fresh", **opts):
+        workdir = self._dir("apache")
+        srv = harness.Apache(workdir, self._db(workdir, db),
+                             self.responder, self.htpasswd, **opts)
+        return self._start(srv)
+
+    def _start(self, srv):
+        self.servers.append(srv)
+        _ALL_SERVERS.append(srv)
+        return srv.start()
+
+    def close(self):
+        for srv in self.servers:
+            srv.stop()
+
+
+@pytest.fixture(scope="session")
+def session_factory(base_dir, responder, htpasswd):
+    f = Factory(base_dir, responder, htpasswd)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def servers(base_dir, responder, htpasswd):
+    """Per-test servers with non-default settings."""
+    f = Factory(base_dir, responder, htpasswd)
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="session")
+def lighttpd(session_factory):
+    """lighttpd as shipped (Basic auth, remote-user), heartbeat 1 s,
+    retry 1500 ms, debug log; shared by the tests."""
+    return session_factory.lighttpd()
+
+
+@pytest.fixture(scope="session")
+def apache(session_factory):
+    """Apache + mod_fcgid as shipped (Basic auth, remote-user),
+    heartbeat 1 s, retry 1500 ms, debug log; shared by the tests."""
+    return session_factory.apache()
+
+
+@pytest.fixture(params=["lighttpd", "apache"])
+def server(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        used = []
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, harness.Server):
+                used.append(value)
+            elif isinstance(value, Factory):
+                used += value.servers
+        seen = set()
+        for srv in used:
+            if id(srv) in seen:
+                continue
+            seen.add(id(srv))
+            if srv.logs is not None:
+                report.sections.append((f"log of {srv.name} ({srv.dir})",
+                                        srv.logs.tail(6000)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if harness.LATENCY_REPORTS:
+        terminalreporter.section("commit-to-receipt latency")
+        for line in harness.LATENCY_REPORTS:
+            terminalreporter.write_line(line)
+    leftovers = [(s.name, s.leftovers) for s in _ALL_SERVERS if s.leftovers]
+    if leftovers:
+        terminalreporter.section("processes left behind by servers")
+        for name, pids in leftovers:
+            terminalreporter.write_line(f"{name}: {pids}")

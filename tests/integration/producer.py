@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Insert outbox rows the way an application would: a separate process,
+plain INSERTs, WAL mode, one transaction per row.
+
+    producer.py DB USER EVENT DATA [USER EVENT DATA ...]
+        one row per triple; the two characters \\N mean NULL
+    producer.py DB --burst N --interval SECONDS --user USER [--event E]
+        N rows, SECONDS apart; data is JSON {"seq": i, "t_insert": t},
+        t taken just before the commit (--size B adds "pad": B bytes;
+        --user - sends to every stream)
+
+After each commit it prints one JSON line: {"id": ..., "t_commit": ...},
+where t_commit is time.time() right after the commit returned.
+"""
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+
+NULL = "\\N"
+
+
+def connect(path):
+    # Never create the database: a typo must fail, not make a new file.
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10,
+                         isolation_level=None)
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        sys.exit(f"producer: {path}: journal_mode is {mode}, not wal")
+    return db
+
+
+def insert(db, user, event, data):
+    db.execute("BEGIN IMMEDIATE")
+    cur = db.execute("INSERT INTO outbox (user_id, event, data) "
+                     "VALUES (?, ?, ?)", (user, event, data))
+    row_id = cur.lastrowid
+    db.execute("COMMIT")
+    t_commit = time.time()
+    print(json.dumps({"id": row_id, "t_commit": t_commit}), flush=True)
+    return row_id
+
+
+def main(argv):
+    if len(argv) > 1 and argv[1] == "--burst":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("db")
+        ap.add_argument("--burst", type=int, required=True)
+        ap.add_argument("--interval", type=float, default=0.02)
+        ap.add_argument("--user", required=True)
+        ap.add_argument("--event", default=None)
+        ap.add_argument("--size", type=int, default=0,
+                        help="pad each row's data to about this many bytes")
+        args = ap.parse_args(argv)
+        db = connect(args.db)
+        for seq in range(args.burst):
+            if seq:
+                time.sleep(args.interval)
+            row = {"seq": seq, "t_insert": time.time()}
+            if args.size:
+                row["pad"] = "x" * args.size
+            payload = json.dumps(row)
+            user = None if args.user == "-" else args.user
+            insert(db, user, args.event, payload)
+        db.close()
+        return 0
+    if len(argv) < 4 or (len(argv) - 1) % 3 != 0:
+        sys.stderr.write(__doc__)
+        return 2
+    db = connect(argv[0])
+    rest = argv[1:]
+    for i in range(0, len(rest), 3):
+        user, event, data = (None if v == NULL else v for v in rest[i:i + 3])
+        if data is None:
+            sys.exit("producer: data may not be NULL")
+        insert(db, user, event, data)
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,414 @@
+/* Unit tests for config.c: defaults, validation, errors named together. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define MAX_VARS 8
+
+/* One environment variable; a list ends at name NULL. */
+struct var {
+	const char *name;
+	const char *value;
+};
+
+/* config_getter over a list of struct var. */
+static const char *
+vars_get(void *ctx, const char *name)
+{
+	const struct var *v = ctx;
+
+	for (; v->name; v++)
+		if (strcmp(v->name, name) == 0)
+			return v->value;
+	return NULL;
+}
+
+/* Does err hold a line that starts with "name:"? */
+static int
+err_names(const char *err, const char *name)
+{
+	size_t n = strlen(name);
+	const char *line = err;
+
+	while (*line) {
+		const char *end = strchr(line, '\n');
+
+		if (strncmp(line, name, n) == 0 && line[n] == ':')
+			return 1;
+		if (!end)
+			break;
+		line = end + 1;
+	}
+	return 0;
+}
+
+static int
+err_lines(const char *err)
+{
+	int n = *err ? 1 : 0;
+
+	for (const char *p = err; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+#define DB { "SSE_DB", "/var/lib/app/outbox.db" }
+#define REMOTE { "SSE_AUTH", "remote-user" }
+#define END { NULL, NULL }
+
+struct error_case {
+	const char *label;
+	struct var vars[MAX_VARS];
+	int errors;
+	const char *named[7];	/* variables err must name; NULL ends */
+};
+
+static const struct error_case error_cases[] = {
+	{ "only SSE_DB and SSE_AUTH", { DB, REMOTE, END }, 0, { NULL } },
+	{ "query mode", { DB, { "SSE_AUTH", "query" }, END }, 0, { NULL } },
+	{ "missing SSE_DB", { REMOTE, END }, 1, { "SSE_DB", NULL } },
+	{ "empty SSE_DB", { { "SSE_DB", "" }, REMOTE, END }, 1,
+	    { "SSE_DB", NULL } },
+	{ "missing SSE_AUTH", { DB, END }, 1, { "SSE_AUTH", NULL } },
+	{ "nothing at all", { END }, 2, { "SSE_DB", "SSE_AUTH", NULL } },
+	{ "empty SSE_AUTH", { DB, { "SSE_AUTH", "" }, END }, 1,
+	    { "SSE_AUTH", NULL } },
+	{ "SSE_AUTH basic", { DB, { "SSE_AUTH", "basic" }, END }, 1,
+	    { "SSE_AUTH", NULL } },
+	{ "SSE_AUTH none", { DB, { "SSE_AUTH", "none" }, END }, 1,
+	    { "SSE_AUTH", NULL } },
+	{ "SSE_AUTH case", { DB, { "SSE_AUTH", "Remote-User" }, END }, 1,
+	    { "SSE_AUTH", NULL } },
+	{ "SSE_AUTH space", { DB, { "SSE_AUTH", "remote-user " }, END }, 1,
+	    { "SSE_AUTH", NULL } },
+	{ "SSE_AUTH jwt without a key", { DB, { "SSE_AUTH", "jwt" }, END },
+	    1, { "SSE_AUTH", NULL } },
+	{ "SSE_HEARTBEAT 0", { DB, REMOTE, { "SSE_HEARTBEAT", "0" }, END },
+	    1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT -1", { DB, REMOTE, { "SSE_HEARTBEAT", "-1" }, END },
+	    1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT 15x", { DB, REMOTE, { "SSE_HEARTBEAT", "15x" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT 99999", { DB, REMOTE, { "SSE_HEARTBEAT", "99999" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT empty", { DB, REMOTE, { "SSE_HEARTBEAT", "" }, END },
+	    1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT ' 15'", { DB, REMOTE, { "SSE_HEARTBEAT", " 15" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT '15 '", { DB, REMOTE, { "SSE_HEARTBEAT", "15 " },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT +15", { DB, REMOTE, { "SSE_HEARTBEAT", "+15" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT 0x10", { DB, REMOTE, { "SSE_HEARTBEAT", "0x10" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT 1e3", { DB, REMOTE, { "SSE_HEARTBEAT", "1e3" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT 1.5", { DB, REMOTE, { "SSE_HEARTBEAT", "1.5" },
+	    END }, 1, { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_HEARTBEAT overflow", { DB, REMOTE,
+	    { "SSE_HEARTBEAT", "99999999999999999999999" }, END }, 1,
+	    { "SSE_HEARTBEAT", NULL } },
+	{ "SSE_RETRY -1", { DB, REMOTE, { "SSE_RETRY", "-1" }, END }, 1,
+	    { "SSE_RETRY", NULL } },
+	{ "SSE_RETRY 3s", { DB, REMOTE, { "SSE_RETRY", "3s" }, END }, 1,
+	    { "SSE_RETRY", NULL } },
+	{ "SSE_MAX_STREAM -1", { DB, REMOTE, { "SSE_MAX_STREAM", "-1" },
+	    END }, 1, { "SSE_MAX_STREAM", NULL } },
+	{ "SSE_MAX_STREAMS 0", { DB, REMOTE, { "SSE_MAX_STREAMS", "0" },
+	    END }, 1, { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_MAX_STREAMS -1", { DB, REMOTE, { "SSE_MAX_STREAMS", "-1" },
+	    END }, 1, { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_MAX_STREAMS 1000001", { DB, REMOTE,
+	    { "SSE_MAX_STREAMS", "1000001" }, END }, 1,
+	    { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_MAX_STREAMS overflow", { DB, REMOTE,
+	    { "SSE_MAX_STREAMS", "99999999999999999999" }, END }, 1,
+	    { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_MAX_STREAMS 10k", { DB, REMOTE, { "SSE_MAX_STREAMS", "10k" },
+	    END }, 1, { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_MAX_STREAMS empty", { DB, REMOTE, { "SSE_MAX_STREAMS", "" },
+	    END }, 1, { "SSE_MAX_STREAMS", NULL } },
+	{ "SSE_LISTEN empty", { DB, REMOTE, { "SSE_LISTEN", "" }, END }, 1,
+	    { "SSE_LISTEN", NULL } },
+	{ "several at once", { { "SSE_AUTH", "basic" },
+	    { "SSE_HEARTBEAT", "0" }, { "SSE_RETRY", "-5" },
+	    { "SSE_MAX_STREAM", "x" }, { "SSE_MAX_STREAMS", "0" }, END }, 6,
+	    { "SSE_DB", "SSE_AUTH", "SSE_HEARTBEAT", "SSE_RETRY",
+	    "SSE_MAX_STREAM", "SSE_MAX_STREAMS", NULL } },
+	{ "two bad numbers", { DB, REMOTE, { "SSE_HEARTBEAT", "-1" },
+	    { "SSE_MAX_STREAMS", "many" }, END }, 2,
+	    { "SSE_HEARTBEAT", "SSE_MAX_STREAMS", NULL } },
+	{ NULL, { END }, 0, { NULL } },
+};
+
+/*
+ * The count is the number of problems; err holds one line per problem,
+ * each "NAME: reason", and names every variable at fault.
+ */
+static void
+test_errors(void **state)
+{
+	const struct error_case *c;
+
+	(void)state;
+	for (c = error_cases; c->label; c++) {
+		struct config cfg;
+		char err[CONFIG_ERR_LEN];
+
+		print_message("%s\n", c->label);
+		memset(err, 'x', sizeof(err));
+		assert_int_equal(config_load(&cfg, vars_get, (void *)c->vars,
+		    err, sizeof(err)), c->errors);
+		assert_non_null(memchr(err, '\0', sizeof(err)));
+		assert_int_equal(err_lines(err), c->errors);
+		for (const char *const *name = c->named; *name; name++)
+			assert_true(err_names(err, *name));
+		for (const char *line = err; *line; ) {
+			const char *end = strchr(line, '\n');
+
+			assert_int_equal(strncmp(line, "SSE_", 4), 0);
+			assert_non_null(strstr(line, ": "));
+			if (!end)
+				break;
+			line = end + 1;
+		}
+		config_free(&cfg);
+	}
+}
+
+/* Only SSE_DB and SSE_AUTH set: every other setting has its default. */
+static void
+test_defaults(void **state)
+{
+	static const struct var vars[] = { DB, REMOTE, END };
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(config_load(&cfg, vars_get, (void *)vars, err,
+	    sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(cfg.db, "/var/lib/app/outbox.db");
+	assert_int_equal(cfg.auth, AUTH_REMOTE_USER);
+	assert_null(cfg.jwt_secret);
+	assert_null(cfg.jwt_secret_file);
+	assert_int_equal(cfg.heartbeat, 15);
+	assert_int_equal(cfg.retry, 3000);
+	assert_int_equal(cfg.max_stream, 0);
+	assert_int_equal(cfg.max_streams, 1024);
+	assert_null(cfg.listen);
+	config_free(&cfg);
+	assert_null(cfg.db);
+	config_free(&cfg);
+	config_free(NULL);
+}
+
+struct value_case {
+	const char *name;
+	const char *value;
+	size_t offset;		/* of a long in struct config */
+	long want;
+};
+
+#define AT(field) offsetof(struct config, field)
+
+static const struct value_case value_cases[] = {
+	{ "SSE_HEARTBEAT", "1", AT(heartbeat), 1 },
+	{ "SSE_HEARTBEAT", "30", AT(heartbeat), 30 },
+	{ "SSE_HEARTBEAT", "030", AT(heartbeat), 30 },
+	{ "SSE_HEARTBEAT", "3600", AT(heartbeat), 3600 },
+	{ "SSE_RETRY", "0", AT(retry), 0 },
+	{ "SSE_RETRY", "500", AT(retry), 500 },
+	{ "SSE_MAX_STREAM", "0", AT(max_stream), 0 },
+	{ "SSE_MAX_STREAM", "86400", AT(max_stream), 86400 },
+	{ "SSE_MAX_STREAMS", "1", AT(max_streams), 1 },
+	{ "SSE_MAX_STREAMS", "2048", AT(max_streams), 2048 },
+	{ "SSE_MAX_STREAMS", "1000000", AT(max_streams), 1000000 },
+	{ NULL, NULL, 0, 0 },
+};
+
+static void
+test_values(void **state)
+{
+	const struct value_case *c;
+
+	(void)state;
+	for (c = value_cases; c->name; c++) {
+		struct var vars[] = { DB, REMOTE, { c->name, c->value }, END };
+		struct config cfg;
+		char err[CONFIG_ERR_LEN];
+		long got;
+
+		print_message("%s=%s\n", c->name, c->value);
+		assert_int_equal(config_load(&cfg, vars_get, vars, err,
+		    sizeof(err)), 0);
+		assert_string_equal(err, "");
+		memcpy(&got, (char *)&cfg + c->offset, sizeof(got));
+		assert_int_equal(got, c->want);
+		config_free(&cfg);
+	}
+}
+
+static void
+test_strings(void **state)
+{
+	static const struct var vars[] = {
+		{ "SSE_DB", "/tmp/o.db" }, { "SSE_AUTH", "query" },
+		{ "SSE_LISTEN", "127.0.0.1:9000" }, END,
+	};
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(config_load(&cfg, vars_get, (void *)vars, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.db, "/tmp/o.db");
+	assert_int_equal(cfg.auth, AUTH_QUERY);
+	assert_string_equal(cfg.listen, "127.0.0.1:9000");
+	/* cfg owns copies, not the getter's strings */
+	assert_ptr_not_equal(cfg.db, vars[0].value);
+	assert_ptr_not_equal(cfg.listen, vars[2].value);
+	config_free(&cfg);
+}
+
+/* Values come from the getter only, never straight from the process. */
+static void
+test_getter_only(void **state)
+{
+	static const struct var vars[] = { REMOTE, END };
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(setenv("SSE_DB", "/from/environ.db", 1), 0);
+	assert_int_equal(setenv("SSE_HEARTBEAT", "0", 1), 0);
+	assert_int_equal(config_load(&cfg, vars_get, (void *)vars, err,
+	    sizeof(err)), 1);
+	assert_true(err_names(err, "SSE_DB"));
+	assert_int_equal(cfg.heartbeat, 15);
+	config_free(&cfg);
+	assert_int_equal(unsetenv("SSE_DB"), 0);
+	assert_int_equal(unsetenv("SSE_HEARTBEAT"), 0);
+}
+
+/* The count stays right however small err is, and err stays a string. */
+static void
+test_small_err(void **state)
+{
+	static const struct var vars[] = {
+		{ "SSE_HEARTBEAT", "0" }, { "SSE_MAX_STREAMS", "0" }, END,
+	};
+	static const size_t sizes[] = { 1, 2, 8, 40, 100, 0 };
+	struct config cfg;
+
+	(void)state;
+	for (const size_t *n = sizes; *n; n++) {
+		char err[128];
+
+		memset(err, 'x', sizeof(err));
+		assert_int_equal(config_load(&cfg, vars_get, (void *)vars, err,
+		    *n), 4);
+		assert_non_null(memchr(err, '\0', *n));
+		for (size_t i = *n; i < sizeof(err); i++)
+			assert_int_equal(err[i], 'x');
+		config_free(&cfg);
+	}
+	assert_int_equal(config_load(&cfg, vars_get, (void *)vars, NULL, 0),
+	    4);
+	config_free(&cfg);
+}
+
+struct auth_case {
+	enum auth_mode mode;
+	const char *name;
+};
+
+static const struct auth_case auth_cases[] = {
+	{ AUTH_REMOTE_USER, "remote-user" },
+	{ AUTH_JWT, "jwt" },
+	{ AUTH_QUERY, "query" },
+	{ AUTH_NONE, NULL },
+};
+
+static void
+test_auth_names(void **state)
+{
+	const struct auth_case *c;
+
+	(void)state;
+	for (c = auth_cases; c->name; c++)
+		assert_string_equal(config_auth_name(c->mode), c->name);
+	assert_non_null(config_auth_name((enum auth_mode)99));
+}
+
+/* What --help prints agrees with the documented table. */
+struct documented {
+	const char *name;
+	const char *deflt;	/* NULL: no default */
+	int seen;
+};
+
+static void
+describe_collect(void *ctx, const char *name, const char *deflt,
+    const char *help)
+{
+	struct documented *d = ctx;
+
+	assert_non_null(name);
+	assert_non_null(help);
+	assert_true(strlen(help) > 0);
+	for (; d->name; d++) {
+		if (strcmp(d->name, name) != 0)
+			continue;
+		d->seen++;
+		if (d->deflt)
+			assert_string_equal(deflt, d->deflt);
+		else
+			assert_null(deflt);
+	}
+}
+
+static void
+test_describe(void **state)
+{
+	struct documented doc[] = {
+		{ "SSE_DB", NULL, 0 },
+		{ "SSE_AUTH", NULL, 0 },
+		{ "SSE_JWT_SECRET", NULL, 0 },
+		{ "SSE_JWT_SECRET_FILE", NULL, 0 },
+		{ "SSE_HEARTBEAT", "15", 0 },
+		{ "SSE_RETRY", "3000", 0 },
+		{ "SSE_MAX_STREAM", "0", 0 },
+		{ "SSE_MAX_STREAMS", "1024", 0 },
+		{ "SSE_LISTEN", NULL, 0 },
+		{ NULL, NULL, 0 },
+	};
+
+	(void)state;
+	config_describe(describe_collect, doc);
+	for (const struct documented *d = doc; d->name; d++)
+		assert_int_equal(d->seen, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_getter_only),
+		cmocka_unit_test(test_small_err),
+		cmocka_unit_test(test_auth_names),
+		cmocka_unit_test(test_describe),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
