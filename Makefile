@@ -15,7 +15,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = fcgi sqlite3
+PKGS = fcgi sqlite3 libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -29,6 +29,7 @@ SRCS = \
 	fcgi/buf.c \
 	fcgi/config.c \
 	fcgi/hub.c \
+	fcgi/jwt.c \
 	fcgi/log.c \
 	fcgi/main.c \
 	fcgi/outbox.c \
@@ -43,10 +44,16 @@ SRCS = \
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport
+UNIT_TESTS = sse request config buf subs transport jwt auth
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
+JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
-unit_deps_request = request auth buf config
+unit_deps_request = request auth jwt buf config
+unit_libs_request = $(JWT_LIBS)
+unit_deps_jwt = jwt
+unit_libs_jwt = $(JWT_LIBS)
+unit_deps_auth = auth request jwt buf config
+unit_libs_auth = $(JWT_LIBS)
 unit_deps_config = config
 unit_deps_buf = buf
 unit_deps_subs = subs
@@ -67,7 +74,7 @@ $(BUILD)/obj/%.o: fcgi/%.c
 $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Ifcgi $(ALL_LDFLAGS) -o $@ $< \
 		$(foreach m,$(unit_deps_$*),$(BUILD)/obj/$(m).o) \
-		$$(pkg-config --libs cmocka)
+		$(unit_libs_$*) $$(pkg-config --libs cmocka)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -85,10 +92,14 @@ asan sanitize: deps
 		LDFLAGS="-fsanitize=address,undefined" unit integration
 
 demo: deps all
-	$(PYTHON) tests/demo/run_demo.py
+	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) $(PYTHON) demo/run_demo.py
 
-bench: deps all
-	$(PYTHON) tests/bench/run_bench.py
+$(BUILD)/sse_load: bench/sse_load.c
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) -std=c11 $(WARN) $(CFLAGS) -o $@ $<
+
+bench: deps all $(BUILD)/sse_load
+	$(PYTHON) bench/run_bench.py
 
 DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \

@@ -26,6 +26,8 @@ struct config_param {
 };
 
 #define OFF(field) offsetof(struct config, field)
+#define CONFIG_STR2(x) #x
+#define CONFIG_STR(x) CONFIG_STR2(x)
 
 static const struct config_param config_params[] = {
 	{ "SSE_DB", CONFIG_STRING, OFF(db), NULL, 0, 0,
@@ -33,9 +35,9 @@ static const struct config_param config_params[] = {
 	{ "SSE_AUTH", CONFIG_AUTH, OFF(auth), NULL, 0, 0,
 	    "remote-user, jwt or query (development only); required" },
 	{ "SSE_JWT_SECRET", CONFIG_STRING, OFF(jwt_secret), NULL, 0, 0,
-	    "HS256 key for jwt" },
+	    "HS256 key for jwt, at least 32 bytes" },
 	{ "SSE_JWT_SECRET_FILE", CONFIG_STRING, OFF(jwt_secret_file), NULL,
-	    0, 0, "file holding the HS256 key for jwt (preferred)" },
+	    0, 0, "file holding the jwt key (preferred; mode 600)" },
 	{ "SSE_HEARTBEAT", CONFIG_LONG, OFF(heartbeat), "15", 1, 3600,
 	    "seconds of silence before a comment line is sent" },
 	{ "SSE_RETRY", CONFIG_LONG, OFF(retry), "3000", 0, 86400000,
@@ -166,6 +168,84 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 	}
 }
 
+/* Keys do not linger in freed memory; s may be NULL. */
+static void
+config_free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* The reason a key is unusable, or NULL; never quotes the key. */
+static const char *
+config_secret_problem(const char *secret, size_t len)
+{
+	if (len == 0)
+		return "must not be empty";
+	if (memchr(secret, '\0', len))
+		return "must not contain a NUL byte";
+	if (len < CONFIG_JWT_SECRET_MIN)
+		return "too short: an HS256 key needs at least "
+		    CONFIG_STR(CONFIG_JWT_SECRET_MIN) " bytes (e.g. "
+		    "openssl rand -base64 48)";
+	if (len > CONFIG_JWT_SECRET_MAX)
+		return "too long: at most " CONFIG_STR(CONFIG_JWT_SECRET_MAX)
+		    " bytes";
+	return NULL;
+}
+
+/*
+ * jwt needs a key. SSE_JWT_SECRET_FILE wins over SSE_JWT_SECRET; its
+ * contents are read by the caller (I/O), so only the variable is checked.
+ */
+static void
+config_load_jwt(struct config *cfg, config_getter get, void *ctx,
+    struct config_errors *e)
+{
+	const char *why;
+
+	if (get(ctx, "SSE_JWT_SECRET_FILE")) {
+		config_free_secret(cfg->jwt_secret);
+		cfg->jwt_secret = NULL;
+		return;
+	}
+	if (!get(ctx, "SSE_JWT_SECRET")) {
+		config_error(e, "SSE_AUTH: jwt needs SSE_JWT_SECRET or "
+		    "SSE_JWT_SECRET_FILE");
+		return;
+	}
+	if (!cfg->jwt_secret)
+		return;		/* already reported by config_set */
+	why = config_secret_problem(cfg->jwt_secret, strlen(cfg->jwt_secret));
+	if (why)
+		config_error(e, "SSE_JWT_SECRET: %s", why);
+}
+
+int
+config_set_jwt_secret(struct config *cfg, const char *name,
+    const char *secret, size_t len, char *err, size_t errlen)
+{
+	const char *why = config_secret_problem(secret, len);
+	char *copy;
+
+	if (why) {
+		snprintf(err, errlen, "%s: %s", name, why);
+		return -1;
+	}
+	copy = malloc(len + 1);
+	if (!copy) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	memcpy(copy, secret, len);
+	copy[len] = '\0';
+	config_free_secret(cfg->jwt_secret);
+	cfg->jwt_secret = copy;
+	return 0;
+}
+
 int
 config_load(struct config *cfg, config_getter get, void *ctx,
     char *err, size_t errlen)
@@ -191,8 +271,7 @@ config_load(struct config *cfg, config_getter get, void *ctx,
 		config_error(&e, "SSE_AUTH: required (remote-user, jwt or "
 		    "query); there is no default");
 	if (cfg->auth == AUTH_JWT)
-		config_error(&e, "SSE_AUTH: jwt is not supported by this "
-		    "build yet; use remote-user");
+		config_load_jwt(cfg, get, ctx, &e);
 	return e.count;
 }
 
@@ -202,7 +281,7 @@ config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->db);
-	free(cfg->jwt_secret);
+	config_free_secret(cfg->jwt_secret);
 	free(cfg->jwt_secret_file);
 	free(cfg->listen);
 	memset(cfg, 0, sizeof(*cfg));

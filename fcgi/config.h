@@ -4,6 +4,10 @@
 
 #include <stddef.h>
 
+#ifndef MUSTCHECK
+#define MUSTCHECK __attribute__((warn_unused_result))
+#endif
+
 enum auth_mode {
 	AUTH_NONE = 0,		/* not configured: refused at startup */
 	AUTH_REMOTE_USER,
@@ -14,7 +18,8 @@ enum auth_mode {
 struct config {
 	char *db;		/* SSE_DB: path of the SQLite database */
 	enum auth_mode auth;	/* SSE_AUTH */
-	char *jwt_secret;	/* SSE_JWT_SECRET */
+	char *jwt_secret;	/* the HS256 key in use: SSE_JWT_SECRET, or
+				   what main read from SSE_JWT_SECRET_FILE */
 	char *jwt_secret_file;	/* SSE_JWT_SECRET_FILE */
 	long heartbeat;		/* SSE_HEARTBEAT, seconds */
 	long retry;		/* SSE_RETRY, milliseconds */
@@ -25,6 +30,8 @@ struct config {
 };
 
 #define CONFIG_ERR_LEN 2048
+#define CONFIG_JWT_SECRET_MIN 32	/* bytes; shorter keys are guessable */
+#define CONFIG_JWT_SECRET_MAX 4096	/* bytes; more is a mistake */
 
 /* Returns the value of a variable, or NULL when unset (like getenv). */
 typedef const char *(*config_getter)(void *ctx, const char *name);
@@ -33,10 +40,22 @@ typedef const char *(*config_getter)(void *ctx, const char *name);
  * Fill cfg from defaults and the variables get returns. Every problem is
  * a line "NAME: reason" in err (lines joined by '\n'). Returns the number
  * of problems (0 = usable). cfg owns its strings: release with config_free.
+ * In jwt mode with SSE_JWT_SECRET_FILE set, the file is preferred and
+ * cfg->jwt_secret is left NULL: reading it is I/O, so the caller does it
+ * and hands the contents to config_set_jwt_secret.
  */
 int config_load(struct config *cfg, config_getter get, void *ctx,
     char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * Check an HS256 key of len bytes that came from variable name (for the
+ * message): not empty, CONFIG_JWT_SECRET_MIN to CONFIG_JWT_SECRET_MAX
+ * bytes, no NUL. Returns 0 and stores a copy in cfg->jwt_secret (replacing
+ * any), or -1 with "NAME: reason" in err, which never quotes the key.
+ */
+int config_set_jwt_secret(struct config *cfg, const char *name,
+    const char *secret, size_t len, char *err, size_t errlen) MUSTCHECK;
 
 /* The name of an auth mode as written in SSE_AUTH. */
 const char *config_auth_name(enum auth_mode mode);

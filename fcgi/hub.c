@@ -76,6 +76,7 @@ struct hub {
 	double next_sweep;
 	double next_reopen;
 	int db_down_logged;		/* the outage is already in the log */
+	int no_pwait2;			/* epoll_pwait2 missing: ms timeouts */
 	struct buf scratch;		/* one event, framed once for all */
 };
 
@@ -617,11 +618,14 @@ hub_wait(struct hub *hub, struct epoll_event *evs, int max, double timeout)
 
 	ts.tv_sec = (time_t)timeout;
 	ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
-	n = epoll_pwait2(hub->ep, evs, max, &ts, NULL);
-	if (n == -1 && errno == ENOSYS)
-		n = epoll_wait(hub->ep, evs, max,
-		    (int)(timeout * 1000.0) + (timeout > 0));
-	return n;
+	if (!hub->no_pwait2) {
+		n = epoll_pwait2(hub->ep, evs, max, &ts, NULL);
+		if (n != -1 || errno != ENOSYS)
+			return n;
+		hub->no_pwait2 = 1;	/* old kernel, or valgrind */
+	}
+	return epoll_wait(hub->ep, evs, max,
+	    (int)(timeout * 1000.0) + (timeout > 0));
 }
 
 /* ---- the loop ---- */

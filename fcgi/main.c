@@ -1,11 +1,15 @@
-/* Flags and environment into a config, --check, pick the mode, serve. */
+/* Flags and environment into a config, --check, token, pick the mode, serve. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "jwt.h"
 #include "log.h"
 #include "outbox.h"
 #include "server.h"
@@ -13,6 +17,11 @@
 #ifndef SSE_OUTBOX_VERSION
 #define SSE_OUTBOX_VERSION "0.1.0"
 #endif
+
+#define MAIN_TOKEN_TTL 3600		/* default --ttl, seconds */
+#define MAIN_TOKEN_TTL_MAX 31536000	/* a year */
+#define MAIN_TOKEN_USAGE "usage: sse-outbox token --user U [--ttl SECONDS] " \
+	"[--channel KEY]...\n"
 
 static void
 main_help_line(void *ctx, const char *name, const char *deflt,
@@ -28,6 +37,8 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sse-outbox [--listen host:port|/path.sock] [--check]\n"
+	    "       sse-outbox token --user U [--ttl SECONDS] "
+	    "[--channel KEY]...\n"
 	    "       sse-outbox --help | --version\n"
 	    "\n"
 	    "Streams each user's rows of an SQLite outbox table as "
@@ -48,6 +59,15 @@ main_usage(FILE *f)
 	    "  --help          this text\n"
 	    "  --version       print the version\n"
 	    "\n"
+	    "Tokens (SSE_AUTH=jwt), for scripts, tests and demos:\n"
+	    "  token --user U  print an HS256 token for user U, signed with "
+	    "the key of\n"
+	    "                  SSE_JWT_SECRET_FILE or SSE_JWT_SECRET\n"
+	    "  --ttl SECONDS   how long it stays valid (default 3600, at most "
+	    "31536000)\n"
+	    "  --channel KEY   a further recipient key it grants (repeat, "
+	    "at most 15)\n"
+	    "\n"
 	    "Environment:\n");
 	if (f == stdout)
 		config_describe(main_help_line, NULL);
@@ -58,6 +78,82 @@ main_getenv(void *ctx, const char *name)
 {
 	(void)ctx;
 	return getenv(name);
+}
+
+/*
+ * Read the HS256 key from path into cfg->jwt_secret: a regular file, one
+ * trailing newline (LF or CR LF) dropped. Returns 0, with *loose set when
+ * group or others have any access to the file, or -1 with a one-line
+ * "SSE_JWT_SECRET_FILE: ..." in err. Neither ever quotes the key.
+ */
+static int
+main_load_secret(struct config *cfg, const char *path, int *loose,
+    char *err, size_t errlen)
+{
+	char key[CONFIG_JWT_SECRET_MAX + 3];
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+	int rc = -1;
+
+	*loose = 0;
+	if (*path == '\0') {
+		snprintf(err, errlen, "SSE_JWT_SECRET_FILE: must not be empty");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		snprintf(err, errlen, "SSE_JWT_SECRET_FILE: %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "SSE_JWT_SECRET_FILE: %s: not a regular "
+		    "file", path);
+		goto out;
+	}
+	*loose = (st.st_mode & 077) != 0;
+	for (;;) {
+		n = read(fd, key + len, sizeof(key) - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "SSE_JWT_SECRET_FILE: %s: %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(key)) {
+			snprintf(err, errlen, "SSE_JWT_SECRET_FILE: %s: longer "
+			    "than %d bytes", path, CONFIG_JWT_SECRET_MAX);
+			goto out;
+		}
+	}
+	if (len > 0 && key[len - 1] == '\n')
+		len--;
+	if (len > 0 && key[len - 1] == '\r')
+		len--;
+	rc = config_set_jwt_secret(cfg, "SSE_JWT_SECRET_FILE", key, len, err,
+	    errlen);
+out:
+	explicit_bzero(key, sizeof(key));
+	close(fd);
+	return rc;
+}
+
+/* Add one more line to the config's list of problems. */
+static void
+main_add_error(char *errs, size_t size, int nerrors, const char *line)
+{
+	size_t used = strlen(errs);
+
+	if (used + 2 >= size)
+		return;
+	snprintf(errs + used, size - used, "%s%s", nerrors > 0 ? "\n" : "",
+	    line);
 }
 
 /* Print every problem with the configuration and the database. */
@@ -84,16 +180,143 @@ main_check(const struct config *cfg, int nerrors, const char *errs)
 	return 0;
 }
 
+/* Parse --ttl: a whole number of seconds, 1 to MAIN_TOKEN_TTL_MAX. */
+static int
+main_parse_ttl(const char *s, long long *ttl)
+{
+	char *end;
+	long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1 || v > MAIN_TOKEN_TTL_MAX)
+		return -1;
+	*ttl = v;
+	return 0;
+}
+
+/* Option value from "--name VALUE" or "--name=VALUE": 0, or -1. */
+static int
+main_option(int argc, char **argv, int *i, const char *name,
+    const char **value)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) != 0)
+		return -1;
+	if (argv[*i][n] == '=') {
+		*value = argv[*i] + n + 1;
+		return 0;
+	}
+	if (argv[*i][n] != '\0' || *i + 1 >= argc)
+		return -1;
+	*value = argv[++*i];
+	return 0;
+}
+
+/*
+ * sse-outbox token --user U [--ttl SECONDS] [--channel KEY]...: print a
+ * token signed with the key of SSE_JWT_SECRET_FILE or SSE_JWT_SECRET.
+ */
+static int
+main_token(int argc, char **argv)
+{
+	const char *channels[JWT_MAX_CHANNELS];
+	size_t nchannels = 0;
+	const char *user = NULL;
+	const char *file = getenv("SSE_JWT_SECRET_FILE");
+	const char *env = getenv("SSE_JWT_SECRET");
+	const char *reason;
+	const char *v;
+	char err[512];
+	struct config cfg;
+	long long ttl = MAIN_TOKEN_TTL;
+	char *token;
+	int loose = 0;
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (main_option(argc, argv, &i, "--user", &user) == 0)
+			continue;
+		if (main_option(argc, argv, &i, "--ttl", &v) == 0) {
+			if (main_parse_ttl(v, &ttl) == -1) {
+				fprintf(stderr, "sse-outbox token: --ttl: "
+				    "'%.40s' is not a whole number from 1 to "
+				    "%d\n", v, MAIN_TOKEN_TTL_MAX);
+				return 2;
+			}
+			continue;
+		}
+		if (main_option(argc, argv, &i, "--channel", &v) == 0) {
+			if (nchannels == JWT_MAX_CHANNELS) {
+				fprintf(stderr, "sse-outbox token: at most %d "
+				    "--channel\n", JWT_MAX_CHANNELS);
+				return 2;
+			}
+			channels[nchannels++] = v;
+			continue;
+		}
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			printf("%s", MAIN_TOKEN_USAGE);
+			return 0;
+		}
+		fprintf(stderr, "sse-outbox token: unknown or incomplete "
+		    "argument '%s'\n%s", argv[i], MAIN_TOKEN_USAGE);
+		return 2;
+	}
+	if (!user || *user == '\0') {
+		fprintf(stderr, "sse-outbox token: --user is required and "
+		    "must not be empty\n%s", MAIN_TOKEN_USAGE);
+		return 2;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	rc = -1;
+	if (file)
+		rc = main_load_secret(&cfg, file, &loose, err, sizeof(err));
+	else if (env)
+		rc = config_set_jwt_secret(&cfg, "SSE_JWT_SECRET", env,
+		    strlen(env), err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "SSE_JWT_SECRET: set it or "
+		    "SSE_JWT_SECRET_FILE to sign tokens");
+	if (rc == -1) {
+		fprintf(stderr, "sse-outbox token: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (loose)
+		fprintf(stderr, "sse-outbox token: warning: "
+		    "SSE_JWT_SECRET_FILE: %s is accessible by group or "
+		    "others; chmod 600 it\n", file);
+	rc = jwt_sign(cfg.jwt_secret, strlen(cfg.jwt_secret), user, ttl,
+	    channels, nchannels, (long long)time(NULL), &token, &reason);
+	config_free(&cfg);
+	if (rc == -1) {
+		fprintf(stderr, "sse-outbox token: %s\n", reason);
+		return 1;
+	}
+	printf("%s\n", token);
+	free(token);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct config cfg;
 	char errs[CONFIG_ERR_LEN];
 	const char *listen_addr = NULL;
+	char secret_err[512];
 	int check = 0;
+	int loose = 0;
 	int nerrors;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return main_token(argc - 2, argv + 2);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
@@ -116,12 +339,23 @@ main(int argc, char **argv)
 		}
 	}
 	nerrors = config_load(&cfg, main_getenv, NULL, errs, sizeof(errs));
+	if (cfg.auth == AUTH_JWT && cfg.jwt_secret_file &&
+	    main_load_secret(&cfg, cfg.jwt_secret_file, &loose, secret_err,
+	    sizeof(secret_err)) == -1)
+		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
 	if (check) {
+		if (loose)
+			fprintf(stderr, "warning: SSE_JWT_SECRET_FILE: %s is "
+			    "accessible by group or others; chmod 600 it\n",
+			    cfg.jwt_secret_file);
 		rc = main_check(&cfg, nerrors, errs);
 		config_free(&cfg);
 		return rc;
 	}
 	log_init("sse-outbox", (enum log_level)cfg.log_level);
+	if (loose)
+		log_warnx("SSE_JWT_SECRET_FILE: %s is accessible by group or "
+		    "others; chmod 600 it", cfg.jwt_secret_file);
 	if (nerrors > 0) {
 		/* Each problem on its own line, then give up: no guessing. */
 		for (char *line = errs; line; ) {

@@ -1,9 +1,10 @@
-/* CGI parameters into a request, query parsing, HTTP error answers. */
+/* CGI parameters into a request, query and cookie parsing, HTTP errors. */
 #include "request.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 
@@ -109,6 +110,87 @@ request_query_param(const char *query, const char *name, char **value,
 	return 1;
 }
 
+static int
+request_is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * RFC 6265 section 4.1.1:
+ *   cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE )
+ *   cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
+ */
+static int
+request_is_cookie_octet(unsigned char c)
+{
+	return c == 0x21 || (c >= 0x23 && c <= 0x2B) ||
+	    (c >= 0x2D && c <= 0x3A) || (c >= 0x3C && c <= 0x5B) ||
+	    (c >= 0x5D && c <= 0x7E);
+}
+
+int
+request_cookie(const char *header, const char *name, char **value,
+    size_t *value_len)
+{
+	size_t name_len = strlen(name);
+	const char *found = NULL;
+	size_t found_len = 0;
+	const char *p = header;
+
+	*value = NULL;
+	*value_len = 0;
+	if (!header)
+		return 0;
+	while (*p) {
+		const char *semi = strchr(p, ';');
+		const char *end = semi ? semi : p + strlen(p);
+		const char *eq;
+		const char *key_end;
+		const char *v;
+		const char *v_end;
+
+		while (p < end && request_is_ows(*p))
+			p++;
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq) {
+			key_end = eq;
+			while (key_end > p && request_is_ows(key_end[-1]))
+				key_end--;
+			if ((size_t)(key_end - p) == name_len &&
+			    memcmp(p, name, name_len) == 0) {
+				if (found)
+					return -1;	/* ambiguous */
+				v = eq + 1;
+				v_end = end;
+				while (v < v_end && request_is_ows(*v))
+					v++;
+				while (v_end > v && request_is_ows(v_end[-1]))
+					v_end--;
+				found = v;
+				found_len = (size_t)(v_end - v);
+			}
+		}
+		p = semi ? semi + 1 : end;
+	}
+	if (!found)
+		return 0;
+	if (found_len >= 2 && found[0] == '"' && found[found_len - 1] == '"') {
+		found++;
+		found_len -= 2;
+	}
+	for (size_t i = 0; i < found_len; i++)
+		if (!request_is_cookie_octet((unsigned char)found[i]))
+			return -1;
+	*value = malloc(found_len + 1);
+	if (!*value)
+		return -1;
+	memcpy(*value, found, found_len);
+	(*value)[found_len] = '\0';
+	*value_len = found_len;
+	return 1;
+}
+
 int
 request_parse_last_id(const char *s, long long *id)
 {
@@ -166,8 +248,8 @@ request_evaluate(const struct request *r, const struct config *cfg,
 	if (r->query && strlen(r->query) > REQUEST_MAX_QUERY)
 		return request_fail(err, 414, "query string too long");
 
-	if (auth_identify(cfg->auth, r, &spec->user, &spec->user_len,
-	    &reason, &status) == -1)
+	if (auth_identify(cfg, r, (long long)time(NULL), spec, &reason,
+	    &status) == -1)
 		return request_fail(err, status, reason);
 
 	if (r->last_event_id) {

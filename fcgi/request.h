@@ -1,4 +1,4 @@
-/* CGI parameters into a request, query parsing, HTTP error answers. */
+/* CGI parameters into a request, query and cookie parsing, HTTP errors. */
 #ifndef FCGI_REQUEST_H
 #define FCGI_REQUEST_H
 
@@ -65,6 +65,19 @@ int request_query_param(const char *query, const char *name, char **value,
     size_t *value_len);
 
 /*
+ * Find cookie name in a Cookie header (RFC 6265 section 5.4: name=value
+ * pairs joined by "; "; spaces and tabs around ';' and '=' are ignored,
+ * and pairs without '=' skipped). A value in double quotes is unquoted
+ * (RFC 6265 section 4.1.1) and must then be cookie-octets. Returns 1 and
+ * a malloc'ed, NUL-terminated *value (caller frees; it may be empty) when
+ * present once, 0 when absent (header NULL included), -1 when given more
+ * than once (ambiguous), when its value has other bytes, or without
+ * memory. Names are compared exactly, as browsers do.
+ */
+int request_cookie(const char *header, const char *name, char **value,
+    size_t *value_len);
+
+/*
  * Parse a resume point: ASCII digits only, leading zeros allowed, value
  * 0 to 2^63-1. Returns 0 with *id set, or -1.
  */
@@ -74,9 +87,10 @@ int request_parse_last_id(const char *s, long long *id);
 enum request_method request_method_of(const char *method);
 
 /*
- * Decide what a request asks for: method, user (per cfg->auth) and the
- * resume point. Returns 0 with spec filled (free with request_spec_free),
- * or -1 with err filled.
+ * Decide what a request asks for: method, user and channels (per
+ * cfg->auth, at the current time) and the resume point. Returns 0 with
+ * spec filled (free with request_spec_free), or -1 with err filled and
+ * spec empty.
  */
 int request_evaluate(const struct request *r, const struct config *cfg,
     struct request_spec *spec, struct request_error *err);
