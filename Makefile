@@ -33,9 +33,11 @@ SRCS = \
 	fcgi/log.c \
 	fcgi/main.c \
 	fcgi/outbox.c \
+	fcgi/probe.c \
 	fcgi/request.c \
 	fcgi/server.c \
 	fcgi/sse.c \
+	fcgi/stats.c \
 	fcgi/stream.c \
 	fcgi/subs.c \
 	fcgi/transport.c \

@@ -50,6 +50,15 @@ static const struct config_param config_params[] = {
 	    "host:port or unix socket path to listen on (like --listen)" },
 	{ "SSE_LOG_LEVEL", CONFIG_LEVEL, OFF(log_level), "info", 0, 0,
 	    "error, warn, info or debug" },
+	{ "SSE_MAX_PER_USER", CONFIG_LONG, OFF(max_per_user), "0", 0,
+	    1000000, "most streams one user may hold in a process "
+	    "(then 429); 0 = no limit" },
+	{ "SSE_CORS_ORIGINS", CONFIG_STRING, OFF(cors_origins), NULL, 0, 0,
+	    "origins (space or comma separated) allowed to read streams "
+	    "cross-origin, with credentials" },
+	{ "SSE_STATS", CONFIG_LONG, OFF(stats), "0", 0, 1,
+	    "1 = answer GET ?stats with Prometheus text (restrict it in the "
+	    "web server)" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -99,6 +108,22 @@ config_error(struct config_errors *e, const char *fmt, ...)
 		    (size_t)n : e->len - e->used - 1;
 }
 
+/*
+ * A value quoted in a message: at most 40 bytes, control characters as
+ * '?', so one problem stays one line whatever the variable holds.
+ */
+static const char *
+config_quote(const char *v, char out[48])
+{
+	size_t i;
+
+	for (i = 0; v[i] && i < 40; i++)
+		out[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' :
+		    v[i];
+	out[i] = '\0';
+	return out;
+}
+
 /* Decimal only, no sign games, no trailing junk, within bounds. */
 static int
 config_parse_long(const char *s, long min, long max, long *out)
@@ -130,12 +155,23 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
     struct config_errors *e)
 {
 	char *field = (char *)cfg + p->offset;
+	char q[48];
 	int idx;
 
 	switch (p->type) {
 	case CONFIG_STRING:
 		if (*v == '\0') {
 			config_error(e, "%s: must not be empty", p->name);
+			return;
+		}
+		/* Paths, addresses and origins never hold control bytes;
+		 * origins are echoed into a response header. */
+		if (strcmp(p->name, "SSE_JWT_SECRET") != 0 &&
+		    strpbrk(v, "\r\n\x01\x02\x03\x04\x05\x06\x07\x08\x0b"
+		    "\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"
+		    "\x1b\x1c\x1d\x1e\x1f\x7f")) {
+			config_error(e, "%s: must not contain control "
+			    "characters", p->name);
 			return;
 		}
 		*(char **)field = strdup(v);
@@ -145,14 +181,15 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 	case CONFIG_LONG:
 		if (config_parse_long(v, p->min, p->max, (long *)field) == -1)
 			config_error(e, "%s: '%.40s' is not a whole number "
-			    "from %ld to %ld", p->name, v, p->min, p->max);
+			    "from %ld to %ld", p->name, config_quote(v, q), p->min,
+			    p->max);
 		return;
 	case CONFIG_AUTH:
 		idx = config_lookup(auth_names,
 		    sizeof(auth_names) / sizeof(auth_names[0]), v);
 		if (idx < 0)
 			config_error(e, "%s: '%.40s' is not one of remote-user, "
-			    "jwt, query", p->name, v);
+			    "jwt, query", p->name, config_quote(v, q));
 		else
 			*(enum auth_mode *)field = (enum auth_mode)idx;
 		return;
@@ -161,7 +198,7 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 		    sizeof(level_names) / sizeof(level_names[0]), v);
 		if (idx < 0)
 			config_error(e, "%s: '%.40s' is not one of error, warn, "
-			    "info, debug", p->name, v);
+			    "info, debug", p->name, config_quote(v, q));
 		else
 			*(long *)field = idx;
 		return;
@@ -284,6 +321,7 @@ config_free(struct config *cfg)
 	config_free_secret(cfg->jwt_secret);
 	free(cfg->jwt_secret_file);
 	free(cfg->listen);
+	free(cfg->cors_origins);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -292,4 +330,22 @@ config_describe(config_line_fn fn, void *ctx)
 {
 	for (const struct config_param *p = config_params; p->name; p++)
 		fn(ctx, p->name, p->deflt, p->help);
+}
+
+int
+config_origin_allowed(const char *list, const char *origin, size_t len)
+{
+	const char *p = list;
+
+	if (!list || !origin || len == 0)
+		return 0;
+	while (*p) {
+		size_t n = strcspn(p, " ,\t");
+
+		if (n == len && memcmp(p, origin, len) == 0)
+			return 1;
+		p += n;
+		p += strspn(p, " ,\t");
+	}
+	return 0;
 }

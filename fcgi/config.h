@@ -27,7 +27,16 @@ struct config {
 	long max_streams;	/* SSE_MAX_STREAMS, per process */
 	char *listen;		/* SSE_LISTEN: host:port or unix path */
 	long log_level;		/* SSE_LOG_LEVEL: 0 error .. 3 debug */
+	long max_per_user;	/* SSE_MAX_PER_USER, 0 = no limit */
+	char *cors_origins;	/* SSE_CORS_ORIGINS: allowed Origins */
+	long stats;		/* SSE_STATS: 1 = answer ?stats */
 };
+
+/*
+ * Is origin (len bytes) one of the space- or comma-separated origins in
+ * list? Exact, case-sensitive comparison, as browsers send it.
+ */
+int config_origin_allowed(const char *list, const char *origin, size_t len);
 
 #define CONFIG_ERR_LEN 2048
 #define CONFIG_JWT_SECRET_MIN 32	/* bytes; shorter keys are guessable */

@@ -54,8 +54,18 @@ struct hub {
 	int stopping;			/* streams were told to end */
 	atomic_long slots;		/* streams accepted and not ended */
 
-	pthread_mutex_t lock;		/* guards submitted */
+	pthread_mutex_t lock;		/* guards submitted and per_user */
 	struct stream *submitted;	/* from acceptor threads */
+	struct subs *per_user;		/* user -> its streams, for the cap */
+
+	/* Counters for the stats endpoint: written here, read by others. */
+	atomic_ulong n_streams;
+	atomic_ulong n_events;
+	atomic_ulong n_bytes;
+	atomic_ulong n_heartbeats;
+	atomic_ulong n_wakeups;
+	atomic_ulong n_reads;
+	atomic_llong newest_id;
 
 	struct subs *subs;		/* recipient key -> streams */
 	struct stream ring;		/* activity order; sentinel */
@@ -169,6 +179,7 @@ hub_open_outbox(struct hub *hub, double now)
 			return -1;
 		}
 		hub->cursor_known = 1;
+		atomic_store(&hub->newest_id, hub->cursor);
 	}
 	(void)outbox_data_version(hub->ob, &hub->data_version);
 	hub->check_now = 1;	/* rows may have come while it was closed */
@@ -186,6 +197,7 @@ hub_destroy(struct hub *hub, struct stream *s, const char *why)
 	    stream_user_for_log(s->user, s->user_len), why);
 	for (size_t i = 0; i < s->nkeys; i++)
 		subs_remove(hub->subs, s->keys[i], s->key_lens[i], s);
+	hub_unclaim_user(hub, s);
 	hub_ring_unlink(s);
 	hub->nstreams--;
 	epoll_ctl(hub->ep, EPOLL_CTL_DEL, s->tr.fd, NULL);
@@ -215,9 +227,13 @@ hub_flush(struct hub *hub, struct stream *s)
 {
 	enum stream_write_result r;
 
+	size_t before = s->wire.len;
+
 	if (s->tr.fd < 0)
 		return;
 	r = stream_write(s);
+	atomic_fetch_add_explicit(&hub->n_bytes, before - s->wire.len,
+	    memory_order_relaxed);
 	if (r == STREAM_GONE) {
 		hub_destroy(hub, s, "client went away");
 		return;
@@ -288,6 +304,7 @@ hub_give(struct hub *hub, struct stream *s, const struct outbox_row *row,
 		return;
 	}
 	s->last_id = row->id;
+	atomic_fetch_add_explicit(&hub->n_events, 1, memory_order_relaxed);
 	hub_touch(hub, s, now);
 	hub_mark_dirty(hub, s);
 }
@@ -334,6 +351,7 @@ hub_on_new_row(void *ctx, const struct outbox_row *row)
 		}
 	}
 	hub->cursor = row->id;
+	atomic_store_explicit(&hub->newest_id, row->id, memory_order_relaxed);
 	return 0;
 }
 
@@ -347,6 +365,7 @@ hub_read_new_rows(struct hub *hub, double now)
 
 	if (hub_open_outbox(hub, now) == -1)
 		return;
+	atomic_fetch_add_explicit(&hub->n_reads, 1, memory_order_relaxed);
 	if (outbox_fetch_all(hub->ob, hub->cursor, HUB_BATCH, hub_on_new_row,
 	    &d, &count, err, sizeof(err)) == -1) {
 		log_warnx("%s; ending streams so clients resume", err);
@@ -431,6 +450,7 @@ hub_adopt(struct hub *hub, struct stream *s, double now)
 	}
 	hub_ring_append(hub, s);
 	hub->nstreams++;
+	atomic_fetch_add_explicit(&hub->n_streams, 1, memory_order_relaxed);
 	for (size_t i = 0; i < s->nkeys; i++) {
 		if (subs_add(hub->subs, s->keys[i], s->key_lens[i], s) == -1) {
 			s->nkeys = i;
@@ -509,6 +529,8 @@ hub_heartbeats(struct hub *hub, double now)
 			hub_destroy(hub, s, "output buffer full");
 			continue;
 		}
+		atomic_fetch_add_explicit(&hub->n_heartbeats, 1,
+		    memory_order_relaxed);
 		hub_touch(hub, s, now);
 		hub_mark_dirty(hub, s);
 	}
@@ -649,9 +671,11 @@ hub_new(const struct config *cfg, char *err, size_t errlen)
 	buf_init(&hub->scratch, STREAM_WIRE_CAP);
 	atomic_init(&hub->slots, 0);
 	hub->subs = subs_new();
+	hub->per_user = subs_new();
 	hub->ep = epoll_create1(EPOLL_CLOEXEC);
 	hub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!hub->subs || hub->ep < 0 || hub->wake_fd < 0) {
+	if (!hub->subs || !hub->per_user || hub->ep < 0 ||
+	    hub->wake_fd < 0) {
 		snprintf(err, errlen, "cannot set up the event loop: %s",
 		    strerror(errno));
 		goto out;
@@ -706,6 +730,7 @@ hub_free(struct hub *hub)
 	outbox_close(hub->ob);
 	watch_close(hub->watch);
 	subs_free(hub->subs);
+	subs_free(hub->per_user);
 	buf_free(&hub->scratch);
 	if (hub->ep >= 0)
 		close(hub->ep);
@@ -738,6 +763,57 @@ hub_shutdown(struct hub *hub)
 	hub->stop = 1;
 	if (write(hub->wake_fd, &one, sizeof(one)) < 0)
 		return;
+}
+
+static void
+hub_count_member(void *ctx, void *member)
+{
+	(void)member;
+	(*(long *)ctx)++;
+}
+
+int
+hub_claim_user(struct hub *hub, struct stream *s, long max)
+{
+	long held = 0;
+	int rc = 0;
+
+	if (max <= 0)
+		return 0;
+	pthread_mutex_lock(&hub->lock);
+	subs_each(hub->per_user, s->user, s->user_len, hub_count_member,
+	    &held);
+	if (held >= max || subs_add(hub->per_user, s->user, s->user_len, s)
+	    == -1)
+		rc = -1;
+	else
+		s->claimed = 1;
+	pthread_mutex_unlock(&hub->lock);
+	return rc;
+}
+
+void
+hub_unclaim_user(struct hub *hub, struct stream *s)
+{
+	if (!s->claimed)
+		return;
+	pthread_mutex_lock(&hub->lock);
+	subs_remove(hub->per_user, s->user, s->user_len, s);
+	pthread_mutex_unlock(&hub->lock);
+	s->claimed = 0;
+}
+
+void
+hub_get_stats(struct hub *hub, struct hub_stats *st)
+{
+	st->open_streams = atomic_load(&hub->slots);
+	st->streams_total = atomic_load(&hub->n_streams);
+	st->events = atomic_load(&hub->n_events);
+	st->bytes = atomic_load(&hub->n_bytes);
+	st->heartbeats = atomic_load(&hub->n_heartbeats);
+	st->wakeups = atomic_load(&hub->n_wakeups);
+	st->reads = atomic_load(&hub->n_reads);
+	st->newest_id = atomic_load(&hub->newest_id);
 }
 
 long
@@ -774,6 +850,8 @@ hub_on_event(struct hub *hub, struct epoll_event *ev, double now)
 			hub_end_all(hub, "database replaced");
 		}
 		if (mask & WATCH_COMMIT) {
+			atomic_fetch_add_explicit(&hub->n_wakeups, 1,
+			    memory_order_relaxed);
 			hub->probe_now = 1;
 			hub->probe_gap = HUB_PROBE_FIRST;
 		}

@@ -34,6 +34,28 @@ void hub_run(struct hub *hub, int until_idle);
  * Async-signal-safe. */
 void hub_shutdown(struct hub *hub);
 
+/*
+ * Count s against its user's SSE_MAX_PER_USER (max, 0 = no limit) before
+ * submitting it. Returns 0, or -1 when the user already holds max streams
+ * in this process. The hub forgets s when it ends. Thread-safe.
+ */
+int hub_claim_user(struct hub *hub, struct stream *s, long max);
+/* Forget a claimed stream that was never submitted. */
+void hub_unclaim_user(struct hub *hub, struct stream *s);
+
+/* What the stats endpoint reports; counters since the process started. */
+struct hub_stats {
+	long open_streams;
+	unsigned long streams_total;	/* streams adopted */
+	unsigned long events;		/* rows framed for a stream */
+	unsigned long bytes;		/* bytes written to streams */
+	unsigned long heartbeats;
+	unsigned long wakeups;		/* change notifications handled */
+	unsigned long reads;		/* watcher reads of new rows */
+	long long newest_id;		/* the watcher's cursor */
+};
+void hub_get_stats(struct hub *hub, struct hub_stats *st);
+
 /* Streams alive now (accepted and not yet ended), for SSE_MAX_STREAMS. */
 long hub_reserve_slot(struct hub *hub);	/* returns count after reserving */
 void hub_release_slot(struct hub *hub);

@@ -39,6 +39,7 @@ main_usage(FILE *f)
 	    "usage: sse-outbox [--listen host:port|/path.sock] [--check]\n"
 	    "       sse-outbox token --user U [--ttl SECONDS] "
 	    "[--channel KEY]...\n"
+	    "       sse-outbox prune --older-than SECONDS\n"
 	    "       sse-outbox --help | --version\n"
 	    "\n"
 	    "Streams each user's rows of an SQLite outbox table as "
@@ -67,6 +68,13 @@ main_usage(FILE *f)
 	    "31536000)\n"
 	    "  --channel KEY   a further recipient key it grants (repeat, "
 	    "at most 15)\n"
+	    "\n"
+	    "Retention (run from cron as a user who may write SSE_DB):\n"
+	    "  prune --older-than SECONDS\n"
+	    "                  delete rows created more than SECONDS ago; "
+	    "clients resuming\n"
+	    "                  from before them get a \"reset\" event "
+	    "first\n"
 	    "\n"
 	    "Environment:\n");
 	if (f == stdout)
@@ -303,6 +311,52 @@ main_token(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/*
+ * sse-outbox prune --older-than SECONDS: drop delivered history. Reads
+ * SSE_DB only; prints what it deleted.
+ */
+static int
+main_prune(int argc, char **argv)
+{
+	const char *db = getenv("SSE_DB");
+	const char *age_s = NULL;
+	long long age = 0;
+	long long deleted;
+	long long through;
+	char err[OUTBOX_ERR_LEN];
+	char *end;
+
+	for (int i = 0; i < argc; i++) {
+		if (main_option(argc, argv, &i, "--older-than", &age_s) == -1) {
+			fprintf(stderr, "usage: sse-outbox prune --older-than "
+			    "SECONDS\n");
+			return 2;
+		}
+	}
+	if (age_s) {
+		errno = 0;
+		age = strtoll(age_s, &end, 10);
+	}
+	if (!age_s || *age_s < '0' || *age_s > '9' || errno != 0 ||
+	    *end != '\0' || age < 0) {
+		fprintf(stderr, "sse-outbox prune: --older-than needs a whole "
+		    "number of seconds\n");
+		return 2;
+	}
+	if (!db || !*db) {
+		fprintf(stderr, "sse-outbox prune: SSE_DB: required (path of "
+		    "the SQLite database)\n");
+		return 1;
+	}
+	if (outbox_prune(db, age, (long long)time(NULL), &deleted, &through,
+	    err, sizeof(err)) == -1) {
+		fprintf(stderr, "sse-outbox prune: %s\n", err);
+		return 1;
+	}
+	printf("deleted %lld rows (ids up to %lld)\n", deleted, through);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -317,6 +371,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "token") == 0)
 		return main_token(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "prune") == 0)
+		return main_prune(argc - 2, argv + 2);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

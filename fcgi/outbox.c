@@ -15,6 +15,7 @@ struct outbox {
 	sqlite3_stmt *fetch_all;	/* rows after an id, any recipient */
 	sqlite3_stmt *fetch_for;	/* rows after an id for some keys */
 	sqlite3_stmt *data_version;	/* PRAGMA data_version */
+	sqlite3_stmt *history;		/* high-water mark and pruned id */
 };
 
 static const char sql_max_id[] =
@@ -30,6 +31,22 @@ static const char sql_fetch_for[] =
     " (?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18))"
     " ORDER BY id LIMIT ?19";
 static const char sql_data_version[] = "PRAGMA data_version";
+/* outbox_meta is optional: a database made from the bare CREATE TABLE of
+ * the contract has none and counts as schema version 1, never pruned. */
+static const char sql_has_meta[] =
+    "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+    " AND name = 'outbox_meta'";
+static const char sql_schema_version[] =
+    "SELECT value FROM outbox_meta WHERE key = 'schema_version'";
+static const char sql_history_meta[] =
+    "SELECT max(coalesce((SELECT max(id) FROM outbox), 0),"
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)),"
+    " coalesce((SELECT value FROM outbox_meta"
+    " WHERE key = 'pruned_through'), 0)";
+static const char sql_history_bare[] =
+    "SELECT max(coalesce((SELECT max(id) FROM outbox), 0),"
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)),"
+    " 0";
 
 static int
 outbox_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -37,6 +54,46 @@ outbox_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s", what,
 	    db ? sqlite3_errmsg(db) : "out of memory");
 	return -1;
+}
+
+/* Refuse a schema newer than this program; prepare the history query. */
+static int
+outbox_check_schema(struct outbox *ob, const char *path, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int has_meta = 0;
+	long long version = 1;
+	int rc;
+
+	if (sqlite3_prepare_v2(ob->db, sql_has_meta, -1, &st, NULL) !=
+	    SQLITE_OK)
+		return outbox_fail(ob->db, "reading the schema", err, errlen);
+	has_meta = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (has_meta) {
+		if (sqlite3_prepare_v2(ob->db, sql_schema_version, -1, &st,
+		    NULL) != SQLITE_OK)
+			return outbox_fail(ob->db, "reading outbox_meta", err,
+			    errlen);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			version = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (version > OUTBOX_SCHEMA_VERSION || version < 1) {
+			snprintf(err, errlen, "database %s has outbox schema "
+			    "version %lld; this sse-outbox understands up to "
+			    "%d (upgrade sse-outbox)", path, version,
+			    OUTBOX_SCHEMA_VERSION);
+			return -1;
+		}
+	}
+	if (sqlite3_prepare_v2(ob->db, has_meta ? sql_history_meta :
+	    sql_history_bare, -1, &ob->history, NULL) != SQLITE_OK)
+		return outbox_fail(ob->db, "preparing the history query", err,
+		    errlen);
+	return 0;
 }
 
 struct outbox *
@@ -85,6 +142,8 @@ outbox_open(const char *path, char *err, size_t errlen)
 		    sqlite3_errmsg(ob->db));
 		goto out;
 	}
+	if (outbox_check_schema(ob, path, err, errlen) == -1)
+		goto out;
 	/* Reading once proves the file is a database we may read. */
 	{
 		long long id;
@@ -107,6 +166,7 @@ outbox_close(struct outbox *ob)
 	sqlite3_finalize(ob->fetch_all);
 	sqlite3_finalize(ob->fetch_for);
 	sqlite3_finalize(ob->data_version);
+	sqlite3_finalize(ob->history);
 	sqlite3_close(ob->db);
 	free(ob);
 }
@@ -202,4 +262,91 @@ outbox_data_version(struct outbox *ob, long long *version)
 		*version = sqlite3_column_int64(ob->data_version, 0);
 	sqlite3_reset(ob->data_version);
 	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+outbox_history(struct outbox *ob, long long *high, long long *pruned,
+    char *err, size_t errlen)
+{
+	int rc = sqlite3_step(ob->history);
+
+	if (rc == SQLITE_ROW) {
+		*high = sqlite3_column_int64(ob->history, 0);
+		*pruned = sqlite3_column_int64(ob->history, 1);
+	}
+	sqlite3_reset(ob->history);
+	if (rc != SQLITE_ROW)
+		return outbox_fail(ob->db, "reading the outbox history", err,
+		    errlen);
+	return 0;
+}
+
+static const char sql_prune_find[] =
+    "SELECT max(id), count(*) FROM outbox WHERE created_at < ?1";
+static const char sql_prune_delete[] = "DELETE FROM outbox WHERE id <= ?1";
+static const char sql_prune_record[] =
+    "INSERT INTO outbox_meta (key, value) VALUES ('pruned_through', ?1)"
+    " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)";
+
+int
+outbox_prune(const char *path, long long age, long long now,
+    long long *deleted, long long *through, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*deleted = 0;
+	*through = 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		outbox_fail(db, "opening the database", err, errlen);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	/* IMMEDIATE: the newest old row cannot change under the DELETE. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		outbox_fail(db, "starting the transaction", err, errlen);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, sql_prune_find, -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now - age);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	*through = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (*through > 0) {
+		if (sqlite3_prepare_v2(db, sql_prune_delete, -1, &st, NULL) !=
+		    SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(st, 1, *through);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		*deleted = sqlite3_changes(db);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (sqlite3_prepare_v2(db, sql_prune_record, -1, &st, NULL) !=
+		    SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(st, 1, *through);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	outbox_fail(db, "pruning (is sql/schema.sql applied?)", err, errlen);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
 }

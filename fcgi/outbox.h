@@ -6,6 +6,7 @@
 
 #define OUTBOX_ERR_LEN 256
 #define OUTBOX_MAX_KEYS 16	/* recipient keys one stream may follow */
+#define OUTBOX_SCHEMA_VERSION 1	/* newest outbox_meta schema_version known */
 
 struct outbox;
 
@@ -50,6 +51,26 @@ int outbox_fetch_for(struct outbox *ob, const char *const *keys,
     const size_t *key_lens, size_t nkeys, long long after, long long upto,
     int limit, outbox_row_fn fn, void *ctx, int *count, char *err,
     size_t errlen);
+
+/*
+ * Where the history stands: *high is the highest id ever handed out
+ * (AUTOINCREMENT's counter, so it survives deleted rows), *pruned the
+ * highest id that sse-outbox prune removed (0 if none, or no
+ * outbox_meta table). A resume point below *pruned lost rows; one above
+ * *high belongs to another database.
+ */
+int outbox_history(struct outbox *ob, long long *high, long long *pruned,
+    char *err, size_t errlen);
+
+/*
+ * Delete the rows created more than age seconds before now, as one
+ * prefix of ids (every id up to the newest old row), and record that id
+ * in outbox_meta so streams resuming from before it get a reset event.
+ * Opens the database read-write itself. *deleted and *through describe
+ * what went. Returns 0, or -1 with err.
+ */
+int outbox_prune(const char *path, long long age, long long now,
+    long long *deleted, long long *through, char *err, size_t errlen);
 
 /*
  * SQLite's data_version for this connection: changes whenever another

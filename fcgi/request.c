@@ -15,6 +15,7 @@ const char *const request_param_names[] = {
 	"HTTP_LAST_EVENT_ID",
 	"HTTP_AUTHORIZATION",
 	"HTTP_COOKIE",
+	"HTTP_ORIGIN",
 	NULL,
 };
 
@@ -231,15 +232,58 @@ request_fail(struct request_error *err, int status, const char *reason)
 	return -1;
 }
 
+/* The resume point: the header wins over the query parameter. */
+static int
+request_evaluate_resume(const struct request *r, struct request_spec *spec,
+    struct request_error *err)
+{
+	char *qid = NULL;
+	size_t qid_len;
+	int rc;
+
+	if (r->last_event_id) {
+		if (request_parse_last_id(r->last_event_id, &spec->resume)
+		    == -1)
+			return request_fail(err, 400,
+			    "bad Last-Event-ID header");
+		spec->has_resume = 1;
+		return 0;
+	}
+	rc = request_query_param(r->query, "lastEventId", &qid, &qid_len);
+	if (rc == 1) {
+		rc = request_parse_last_id(qid, &spec->resume) == 0 ? 1 : -1;
+		free(qid);
+	}
+	if (rc == -1)
+		return request_fail(err, 400, "bad lastEventId parameter");
+	spec->has_resume = rc == 1;
+	return 0;
+}
+
+/* "probe=1" asks for the diagnostic stream (see README, doctor). */
+static int
+request_evaluate_probe(const struct request *r, struct request_spec *spec,
+    struct request_error *err)
+{
+	char *v = NULL;
+	size_t len;
+	int rc = request_query_param(r->query, "probe", &v, &len);
+
+	if (rc == 1 && strcmp(v, "1") != 0)
+		rc = -1;
+	free(v);
+	if (rc == -1)
+		return request_fail(err, 400, "bad probe parameter");
+	spec->probe = rc == 1;
+	return 0;
+}
+
 int
 request_evaluate(const struct request *r, const struct config *cfg,
     struct request_spec *spec, struct request_error *err)
 {
 	const char *reason = NULL;
-	char *qid = NULL;
-	size_t qid_len;
 	int status = 0;
-	int rc;
 
 	memset(spec, 0, sizeof(*spec));
 	spec->method = request_method_of(r->method);
@@ -252,26 +296,19 @@ request_evaluate(const struct request *r, const struct config *cfg,
 	    &status) == -1)
 		return request_fail(err, status, reason);
 
-	if (r->last_event_id) {
-		if (request_parse_last_id(r->last_event_id, &spec->resume)
-		    == -1) {
-			request_spec_free(spec);
-			return request_fail(err, 400,
-			    "bad Last-Event-ID header");
-		}
-		spec->has_resume = 1;
-		return 0;
-	}
-	rc = request_query_param(r->query, "lastEventId", &qid, &qid_len);
-	if (rc == 1) {
-		rc = request_parse_last_id(qid, &spec->resume) == 0 ? 1 : -1;
-		free(qid);
-	}
-	if (rc == -1) {
+	if (request_evaluate_resume(r, spec, err) == -1 ||
+	    request_evaluate_probe(r, spec, err) == -1) {
 		request_spec_free(spec);
-		return request_fail(err, 400, "bad lastEventId parameter");
+		return -1;
 	}
-	spec->has_resume = rc == 1;
+	if (r->origin && config_origin_allowed(cfg->cors_origins, r->origin,
+	    strlen(r->origin))) {
+		spec->cors_origin = strdup(r->origin);
+		if (!spec->cors_origin) {
+			request_spec_free(spec);
+			return request_fail(err, 503, "out of memory");
+		}
+	}
 	return 0;
 }
 
@@ -286,6 +323,8 @@ request_spec_free(struct request_spec *spec)
 	for (size_t i = 0; i < spec->nchannels; i++)
 		free(spec->channels[i]);
 	spec->nchannels = 0;
+	free(spec->cors_origin);
+	spec->cors_origin = NULL;
 }
 
 const char *

@@ -25,6 +25,7 @@ struct request {
 	const char *last_event_id;	/* HTTP_LAST_EVENT_ID */
 	const char *authorization;	/* HTTP_AUTHORIZATION */
 	const char *cookie;		/* HTTP_COOKIE */
+	const char *origin;		/* HTTP_ORIGIN */
 };
 
 /* What a request asks for once it is accepted. */
@@ -37,6 +38,8 @@ struct request_spec {
 	size_t nchannels;
 	int has_resume;		/* 1 when a resume point was given */
 	long long resume;	/* last id the client has, if has_resume */
+	int probe;		/* 1: the diagnostic stream (probe=1) */
+	char *cors_origin;	/* owned: the allowed Origin to echo, or NULL */
 };
 
 /* A refusal: HTTP status and the reason for the log. */

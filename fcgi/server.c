@@ -17,7 +17,9 @@
 #include "hub.h"
 #include "log.h"
 #include "outbox.h"
+#include "probe.h"
 #include "request.h"
+#include "stats.h"
 #include "stream.h"
 #include "transport.h"
 
@@ -35,6 +37,9 @@ struct server {
 	struct hub *hub;
 	int listen_fd;
 	atomic_ulong serial;		/* request numbers for logs */
+	atomic_ulong refused[STATS_STATUSES];	/* by stats_statuses */
+	atomic_int probing;		/* one probe at a time: it holds a
+					 * thread for about 1.2 s */
 };
 
 static struct hub *volatile server_signal_hub;
@@ -127,11 +132,91 @@ server_auth_header(const struct config *cfg, int status)
 	return NULL;
 }
 
+/* Count a refusal for the stats, log it once, answer it, close. */
+static void
+server_refuse(struct server *srv, const struct transport *tr,
+    unsigned long serial, int status, const char *reason, int head,
+    int warn)
+{
+	atomic_fetch_add(&srv->refused[stats_status_index(status)], 1);
+	if (warn)
+		log_warnx("req=%lu refused %d: %s", serial, status, reason);
+	else
+		log_info("req=%lu refused %d: %s", serial, status, reason);
+	server_answer(tr, status, server_auth_header(srv->cfg, status), head);
+}
+
+/* GET ?stats with SSE_STATS=1: this process's counters. */
+static void
+server_stats(struct server *srv, const struct transport *tr, int head)
+{
+	unsigned long refused[STATS_STATUSES];
+	struct hub_stats st;
+	struct buf body;
+	struct buf wire;
+
+	hub_get_stats(srv->hub, &st);
+	for (int i = 0; i < STATS_STATUSES; i++)
+		refused[i] = atomic_load(&srv->refused[i]);
+	buf_init(&body, 64 * 1024);
+	buf_init(&wire, 80 * 1024);
+	(void)buf_append_str(&body, "Status: 200 OK\r\nContent-Type: "
+	    "text/plain; version=0.0.4; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n\r\n");
+	if ((head || stats_format(&body, &st, refused, (long)getpid()) == 0) &&
+	    transport_frame(tr, &wire, body.data, body.len) == 0 &&
+	    transport_frame_end(tr, &wire) == 0)
+		(void)transport_write_all(tr->fd, &wire,
+		    SERVER_ANSWER_TIMEOUT_MS);
+	buf_free(&body);
+	buf_free(&wire);
+	transport_close(tr);
+}
+
 /*
- * One request, FastCGI or CGI alike: refuse it, answer HEAD, or turn it
- * into a stream for the hub. *ob is this thread's database connection,
- * opened on demand and dropped after an error. Returns 1 when a stream
- * went to the hub, 0 when the request was answered here.
+ * Where the stream starts, and whether it must first tell the client that
+ * rows it has not seen are gone (a "reset" event): its resume point is
+ * below what `sse-outbox prune` deleted, or above every id this database
+ * ever gave (another database's id). Without a resume point: the newest
+ * id now. Returns 0, or -1 with err (the database failed).
+ */
+static int
+server_start_point(struct outbox *ob, const struct request_spec *spec,
+    long long *start, char **reset, char *err, size_t errlen)
+{
+	long long high;
+	long long pruned;
+	char data[160];
+
+	*reset = NULL;
+	if (outbox_history(ob, &high, &pruned, err, errlen) == -1)
+		return -1;
+	if (!spec->has_resume)
+		return outbox_max_id(ob, start, err, errlen);
+	*start = spec->resume;
+	if (spec->resume < pruned)
+		snprintf(data, sizeof(data), "{\"reason\":\"pruned\","
+		    "\"last_event_id\":%lld,\"pruned_through\":%lld}",
+		    spec->resume, pruned);
+	else if (spec->resume > high)
+		snprintf(data, sizeof(data), "{\"reason\":\"unknown-id\","
+		    "\"last_event_id\":%lld,\"newest_id\":%lld}",
+		    spec->resume, high);
+	else
+		return 0;
+	/* Another database's id: everything here is new to the client. */
+	if (spec->resume > high)
+		*start = 0;
+	*reset = strdup(data);
+	return 0;
+}
+
+/*
+ * One request, FastCGI or CGI alike: refuse it, answer HEAD, a probe or
+ * the stats, or turn it into a stream for the hub. *ob is this thread's
+ * database connection, opened on demand and dropped after an error.
+ * Returns 1 when a stream went to the hub, 0 when the request was
+ * answered here.
  */
 static int
 server_handle(struct server *srv, const struct request *r,
@@ -144,47 +229,80 @@ server_handle(struct server *srv, const struct request *r,
 	char err[OUTBOX_ERR_LEN];
 	struct stream *s;
 	long long start;
+	char *reset = NULL;
 	int head = request_method_of(r->method) == REQUEST_HEAD;
 
+	if (cfg->stats && r->query && strcmp(r->query, "stats") == 0 &&
+	    request_method_of(r->method) != REQUEST_OTHER) {
+		server_stats(srv, tr, head);
+		return 0;
+	}
 	if (request_evaluate(r, cfg, &spec, &rerr) == -1) {
-		log_info("req=%lu refused %d: %s", serial, rerr.status,
-		    rerr.reason);
-		server_answer(tr, rerr.status,
-		    server_auth_header(cfg, rerr.status), head);
+		server_refuse(srv, tr, serial, rerr.status, rerr.reason, head,
+		    0);
+		return 0;
+	}
+	if (spec.probe && atomic_exchange(&srv->probing, 1)) {
+		request_spec_free(&spec);
+		server_refuse(srv, tr, serial, 503, "a probe is already running",
+		    head, 0);
+		return 0;
+	}
+	if (spec.probe) {
+		log_info("req=%lu user=%s diagnostic probe stream", serial,
+		    stream_user_for_log(spec.user, spec.user_len));
+		request_spec_free(&spec);
+		(void)probe_run(tr, cfg, padding);
+		transport_close(tr);
+		atomic_store(&srv->probing, 0);
 		return 0;
 	}
 	if (!*ob)
 		*ob = outbox_open(cfg->db, err, sizeof(err));
 	if (!*ob) {
-		log_warnx("req=%lu refused 503: %s", serial, err);
-		goto unavailable;
+		request_spec_free(&spec);
+		server_refuse(srv, tr, serial, 503, err, head, 1);
+		return 0;
 	}
-	start = spec.resume;
-	if (!spec.has_resume &&
-	    outbox_max_id(*ob, &start, err, sizeof(err)) == -1) {
-		log_warnx("req=%lu refused 503: %s", serial, err);
+	if (server_start_point(*ob, &spec, &start, &reset, err, sizeof(err))
+	    == -1) {
 		outbox_close(*ob);
 		*ob = NULL;
-		goto unavailable;
+		request_spec_free(&spec);
+		server_refuse(srv, tr, serial, 503, err, head, 1);
+		return 0;
 	}
 	/* HEAD asks for the status a GET would get: it is checked the same
-	 * way but holds no slot. */
+	 * way but holds nothing. */
 	if (hub_reserve_slot(srv->hub) > cfg->max_streams) {
 		hub_release_slot(srv->hub);
-		log_warnx("req=%lu refused 503: SSE_MAX_STREAMS (%ld) streams "
-		    "open", serial, cfg->max_streams);
-		goto unavailable;
+		free(reset);
+		request_spec_free(&spec);
+		snprintf(err, sizeof(err), "SSE_MAX_STREAMS (%ld) streams open",
+		    cfg->max_streams);
+		server_refuse(srv, tr, serial, 503, err, head, 1);
+		return 0;
 	}
-	if (head)
-		hub_release_slot(srv->hub);
 	s = stream_new(serial, tr, &spec, start);
+	request_spec_free(&spec);
 	if (!s) {
-		if (!head)
-			hub_release_slot(srv->hub);
-		log_warnx("req=%lu refused 503: out of memory", serial);
-		goto unavailable;
+		hub_release_slot(srv->hub);
+		free(reset);
+		server_refuse(srv, tr, serial, 503, "out of memory", head, 1);
+		return 0;
+	}
+	s->reset = reset;
+	if (hub_claim_user(srv->hub, s, head ? 0 : cfg->max_per_user) == -1) {
+		hub_release_slot(srv->hub);
+		snprintf(err, sizeof(err), "user=%s holds SSE_MAX_PER_USER "
+		    "(%ld) streams", stream_user_for_log(s->user, s->user_len),
+		    cfg->max_per_user);
+		stream_free(s);
+		server_refuse(srv, tr, serial, 429, err, head, 1);
+		return 0;
 	}
 	if (head) {
+		hub_release_slot(srv->hub);
 		if (stream_frame_head(s, cfg, 0) == 0 &&
 		    stream_frame_end(s) == 0)
 			(void)transport_write_all(tr->fd, &s->wire,
@@ -193,14 +311,14 @@ server_handle(struct server *srv, const struct request *r,
 		stream_free(s);
 		return 0;
 	}
+	if (reset)
+		log_info("req=%lu user=%s resumes from %lld: sending reset "
+		    "(%s)", serial, stream_user_for_log(s->user, s->user_len),
+		    spec.resume, reset);
 	if (fcntl(tr->fd, F_SETFL, fcntl(tr->fd, F_GETFL) | O_NONBLOCK) == -1)
 		log_warn("req=%lu fcntl O_NONBLOCK", serial);
 	hub_submit(srv->hub, s, padding);
 	return 1;
-unavailable:
-	request_spec_free(&spec);
-	server_answer(tr, 503, SERVER_RETRY_AFTER, head);
-	return 0;
 }
 
 static void
@@ -212,6 +330,7 @@ server_read_params(struct request *r, char **envp)
 	r->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", envp);
 	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", envp);
 	r->cookie = FCGX_GetParam("HTTP_COOKIE", envp);
+	r->origin = FCGX_GetParam("HTTP_ORIGIN", envp);
 }
 
 static void *
@@ -326,6 +445,7 @@ server_run_cgi(const struct config *cfg)
 	r.last_event_id = server_getenv("HTTP_LAST_EVENT_ID");
 	r.authorization = server_getenv("HTTP_AUTHORIZATION");
 	r.cookie = server_getenv("HTTP_COOKIE");
+	r.origin = server_getenv("HTTP_ORIGIN");
 	streaming = server_handle(&srv, &r, &tr, &ob, SERVER_CGI_PADDING);
 	outbox_close(ob);
 	if (server_stop)

@@ -67,9 +67,11 @@ sse_append_event(struct buf *b, long long id, const char *name,
 {
 	if (name_cleaned)
 		*name_cleaned = 0;
-	(void)buf_append(b, "id: ", 4);
-	(void)buf_append_i64(b, id);
-	(void)buf_append_char(b, '\n');
+	if (id >= 0) {
+		(void)buf_append(b, "id: ", 4);
+		(void)buf_append_i64(b, id);
+		(void)buf_append_char(b, '\n');
+	}
 	if (name)
 		(void)sse_append_name(b, name, name_len, name_cleaned);
 	(void)sse_append_data_lines(b, data ? data : "", data ? data_len : 0);

@@ -11,8 +11,10 @@
  * and non-empty after cleaning, one "data: <piece>" line per piece of data
  * split at CR LF, CR and LF (empty pieces included), then a blank line.
  * CR, LF and NUL are dropped from the name; *name_cleaned (if not NULL)
- * tells whether any were. Borrowed arguments; returns 0, or -1 when b's
- * cap is reached (b->failed is then set).
+ * tells whether any were. A negative id sends no "id:" line (for events
+ * outside the outbox, which must not move the client's Last-Event-ID).
+ * Borrowed arguments; returns 0, or -1 when b's cap is reached (b->failed
+ * is then set).
  */
 int sse_append_event(struct buf *b, long long id, const char *name,
     size_t name_len, const char *data, size_t data_len, int *name_cleaned);

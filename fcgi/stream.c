@@ -44,6 +44,8 @@ stream_new(unsigned long serial, const struct transport *tr,
 	spec->nchannels = 0;
 	s->last_id = start_id;
 	s->head_only = spec->method == REQUEST_HEAD;
+	s->cors_origin = spec->cors_origin;
+	spec->cors_origin = NULL;
 	buf_init(&s->wire, STREAM_WIRE_CAP);
 	return s;
 }
@@ -56,6 +58,8 @@ stream_free(struct stream *s)
 	buf_free(&s->wire);
 	for (size_t i = 0; i < s->nkeys; i++)
 		free(s->keys[i]);
+	free(s->cors_origin);
+	free(s->reset);
 	free(s);
 }
 
@@ -73,16 +77,32 @@ stream_frame_head(struct stream *s, const struct config *cfg,
 	int rc;
 
 	buf_init(&head, 64 * 1024);
+	/*
+	 * no-transform and X-Accel-Buffering keep proxies from compressing
+	 * or holding the stream; Incremental (draft-ietf-httpbis-incremental)
+	 * asks intermediaries to forward each part as it comes.
+	 */
 	(void)buf_append_str(&head,
 	    "Status: 200 OK\r\n"
 	    "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    "Cache-Control: no-cache, no-transform\r\n"
 	    "X-Accel-Buffering: no\r\n"
-	    "\r\n");
+	    "Incremental: ?1\r\n");
+	if (s->cors_origin) {
+		/* The origin matched SSE_CORS_ORIGINS exactly. */
+		(void)buf_append_str(&head, "Access-Control-Allow-Origin: ");
+		(void)buf_append_str(&head, s->cors_origin);
+		(void)buf_append_str(&head, "\r\nAccess-Control-Allow-"
+		    "Credentials: true\r\nVary: Origin\r\n");
+	}
+	(void)buf_append_str(&head, "\r\n");
 	if (!s->head_only) {
 		if (padding > 0)
 			(void)sse_append_padding(&head, padding);
 		(void)sse_append_retry(&head, cfg->retry);
+		if (s->reset)
+			(void)sse_append_event(&head, -1, "reset", 5, s->reset,
+			    strlen(s->reset), NULL);
 	}
 	rc = head.failed ? -1 : stream_frame(s, head.data, head.len);
 	buf_free(&head);

@@ -37,6 +37,9 @@ struct stream {
 	size_t nkeys;
 	long long last_id;		/* highest id framed for the client */
 	int head_only;			/* HEAD: headers, then end */
+	char *cors_origin;		/* owned: Origin allowed to read, or NULL */
+	char *reset;			/* owned: data of a "reset" event to send
+					 * first (history was pruned), or NULL */
 	/* --- hub state --- */
 	struct buf wire;		/* framed, unwritten bytes */
 	int synced;			/* all its rows up to the hub cursor framed */
@@ -44,6 +47,7 @@ struct stream {
 	int want_out;			/* registered for EPOLLOUT */
 	int in_catchup;			/* on the hub's catch-up list */
 	int in_dirty;			/* on the hub's to-write list */
+	int claimed;			/* counted for SSE_MAX_PER_USER */
 	double started;			/* monotonic seconds */
 	double end_at;			/* SSE_MAX_STREAM deadline, 0 = none */
 	double last_out;		/* last time bytes were framed */
@@ -54,9 +58,9 @@ struct stream {
 };
 
 /*
- * Make a stream for an accepted request. Takes ownership of spec->user
- * and spec->channels (they are cleared in spec); duplicate keys are
- * dropped. Returns NULL when out of memory.
+ * Make a stream for an accepted request. Takes ownership of spec->user,
+ * spec->channels and spec->cors_origin (they are cleared in spec);
+ * duplicate keys are dropped. Returns NULL when out of memory.
  */
 struct stream *stream_new(unsigned long serial, const struct transport *tr,
     struct request_spec *spec, long long start_id);
@@ -65,7 +69,8 @@ void stream_free(struct stream *s);
 
 /*
  * Frame the response head: status, headers, the optional padding comment
- * (for servers that hold the first bytes of a CGI response) and retry:.
+ * (for servers that hold the first bytes of a CGI response), retry:, and
+ * the reset event when s->reset is set.
  */
 int stream_frame_head(struct stream *s, const struct config *cfg,
     size_t padding) MUSTCHECK;

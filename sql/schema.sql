@@ -21,3 +21,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 
 CREATE INDEX IF NOT EXISTS outbox_user_id ON outbox (user_id, id);
+
+-- Facts sse-outbox keeps about the outbox itself. schema_version lets a
+-- responder refuse a database laid out by a newer release; pruned_through
+-- is the highest id `sse-outbox prune` deleted, so a client resuming from
+-- before it is told (a "reset" event) instead of silently missing rows.
+-- Optional: a database without this table is version 1, never pruned.
+CREATE TABLE IF NOT EXISTS outbox_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO outbox_meta (key, value) VALUES ('schema_version', 1);
+INSERT OR IGNORE INTO outbox_meta (key, value) VALUES ('pruned_through', 0);

@@ -16,6 +16,7 @@ STREAM_HEAD = (b"Status: 200 OK\r\n"
                b"Content-Type: text/event-stream; charset=utf-8\r\n"
                b"Cache-Control: no-cache, no-transform\r\n"
                b"X-Accel-Buffering: no\r\n"
+               b"Incremental: ?1\r\n"
                b"\r\n")
 # mod_cgid holds a small first body; a 2 KB comment gets it streaming.
 PADDING = b":" + b" " * 2048 + b"\n"
