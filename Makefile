@@ -46,7 +46,7 @@ SRCS = \
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth
+UNIT_TESTS = sse request config buf subs transport jwt auth stats
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -58,6 +58,7 @@ unit_deps_auth = auth request jwt buf config
 unit_libs_auth = $(JWT_LIBS)
 unit_deps_config = config
 unit_deps_buf = buf
+unit_deps_stats = stats buf
 unit_deps_subs = subs
 unit_deps_transport = transport buf
 

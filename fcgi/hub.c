@@ -382,6 +382,7 @@ struct hub_catchup {
 	struct hub *hub;
 	struct stream *s;
 	double now;
+	int stopped;		/* the batch stopped before its last row */
 };
 
 static int
@@ -389,17 +390,24 @@ hub_on_backlog_row(void *ctx, const struct outbox_row *row)
 {
 	struct hub_catchup *c = ctx;
 
-	if (hub_frame_row(c->hub, row) == -1)
+	if (hub_frame_row(c->hub, row) == -1) {
+		c->stopped = 1;
 		return -1;
+	}
 	hub_give(c->hub, c->s, row, c->now);
-	return c->s->tr.fd < 0 ? -1 : 0;
+	/* Big rows: stop at the high-water mark, go on once written. */
+	if (c->s->tr.fd < 0 || c->s->wire.len > STREAM_WIRE_HIGH) {
+		c->stopped = 1;
+		return -1;
+	}
+	return 0;
 }
 
 /* One bounded batch of a stream's own rows, up to the watcher's cursor. */
 static void
 hub_catch_up(struct hub *hub, struct stream *s, double now)
 {
-	struct hub_catchup c = { hub, s, now };
+	struct hub_catchup c = { hub, s, now, 0 };
 	char err[OUTBOX_ERR_LEN];
 	int count = 0;
 
@@ -422,6 +430,8 @@ hub_catch_up(struct hub *hub, struct stream *s, double now)
 	}
 	if (s->tr.fd < 0)
 		return;
+	if (c.stopped)
+		return;		/* hub_flush resumes it once written */
 	if (count < HUB_CATCHUP_BATCH)
 		s->synced = 1;
 	else

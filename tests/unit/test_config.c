@@ -396,6 +396,90 @@ test_describe(void **state)
 		assert_int_equal(d->seen, 1);
 }
 
+struct origin_case {
+	const char *list;
+	const char *origin;
+	int allowed;
+};
+
+static const struct origin_case origin_cases[] = {
+	{ "https://a.example", "https://a.example", 1 },
+	{ "https://a.example https://b.example", "https://b.example", 1 },
+	{ "https://a.example,https://b.example", "https://b.example", 1 },
+	{ " https://a.example ,  https://b.example ", "https://a.example", 1 },
+	{ "https://a.example", "https://a.example.evil", 0 },
+	{ "https://a.example", "https://a.exampl", 0 },
+	{ "https://a.example", "http://a.example", 0 },
+	{ "https://a.example", "HTTPS://A.EXAMPLE", 0 },
+	{ "https://a.example", "", 0 },
+	{ "https://a.example", "null", 0 },
+	{ NULL, "https://a.example", 0 },
+	{ "", "https://a.example", 0 },
+	{ "https://a.example", NULL, -1 },	/* sentinel */
+};
+
+static void
+test_origin_allowed(void **state)
+{
+	(void)state;
+	for (const struct origin_case *c = origin_cases; c->allowed >= 0; c++)
+		assert_int_equal(config_origin_allowed(c->list, c->origin,
+		    strlen(c->origin)), c->allowed);
+}
+
+struct new_setting_case {
+	const char *name;
+	const char *value;
+	int errors;
+};
+
+static const struct new_setting_case new_setting_cases[] = {
+	{ "SSE_MAX_PER_USER", "4", 0 },
+	{ "SSE_MAX_PER_USER", "-1", 1 },
+	{ "SSE_STATS", "1", 0 },
+	{ "SSE_STATS", "2", 1 },
+	{ "SSE_CORS_ORIGINS", "https://a.example", 0 },
+	{ "SSE_CORS_ORIGINS", "https://a.example\r\nSet-Cookie: x=1", 1 },
+	{ NULL, NULL, 0 },	/* sentinel */
+};
+
+struct two_vars {
+	const char *name;
+	const char *value;
+};
+
+static const char *
+two_vars_get(void *ctx, const char *name)
+{
+	const struct two_vars *v = ctx;
+
+	if (strcmp(name, "SSE_DB") == 0)
+		return "/tmp/x.db";
+	if (strcmp(name, "SSE_AUTH") == 0)
+		return "query";
+	return strcmp(name, v->name) == 0 ? v->value : NULL;
+}
+
+static void
+test_new_settings(void **state)
+{
+	(void)state;
+	for (const struct new_setting_case *c = new_setting_cases; c->name;
+	    c++) {
+		struct two_vars v = { c->name, c->value };
+		struct config cfg;
+		char err[CONFIG_ERR_LEN];
+
+		assert_int_equal(config_load(&cfg, two_vars_get, &v, err,
+		    sizeof(err)), c->errors);
+		if (c->errors) {
+			assert_non_null(strstr(err, c->name));
+			assert_null(strchr(err, '\r'));
+		}
+		config_free(&cfg);
+	}
+}
+
 int
 main(void)
 {
@@ -408,6 +492,8 @@ main(void)
 		cmocka_unit_test(test_small_err),
 		cmocka_unit_test(test_auth_names),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_origin_allowed),
+		cmocka_unit_test(test_new_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

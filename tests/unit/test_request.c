@@ -706,6 +706,61 @@ test_param_names(void **state)
 	}
 }
 
+struct extra_case {
+	const char *query;
+	const char *origin;
+	const char *cors_list;
+	int status;		/* 0 = accepted */
+	int probe;
+	const char *cors;	/* echoed origin, or NULL */
+};
+
+static const struct extra_case extra_cases[] = {
+	{ "user=a&probe=1", NULL, NULL, 0, 1, NULL },
+	{ "user=a", NULL, NULL, 0, 0, NULL },
+	{ "user=a&probe=0", NULL, NULL, 400, 0, NULL },
+	{ "user=a&probe=", NULL, NULL, 400, 0, NULL },
+	{ "user=a&probe=1&probe=1", NULL, NULL, 400, 0, NULL },
+	{ "probe=1", NULL, NULL, 401, 0, NULL },
+	{ "user=a", "https://a.example", "https://a.example", 0, 0,
+	    "https://a.example" },
+	{ "user=a", "https://evil.example", "https://a.example", 0, 0, NULL },
+	{ "user=a", "https://a.example", NULL, 0, 0, NULL },
+	{ "user=a", NULL, "https://a.example", 0, 0, NULL },
+	{ NULL, NULL, NULL, -1, 0, NULL },	/* sentinel */
+};
+
+static void
+test_evaluate_probe_and_cors(void **state)
+{
+	(void)state;
+	for (const struct extra_case *c = extra_cases; c->status >= 0; c++) {
+		struct request r = { "GET", c->query, NULL, NULL, NULL, NULL,
+		    c->origin };
+		struct config cfg;
+		struct request_spec spec;
+		struct request_error err;
+		int rc;
+
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.auth = AUTH_QUERY;
+		cfg.cors_origins = (char *)c->cors_list;
+		rc = request_evaluate(&r, &cfg, &spec, &err);
+		if (c->status) {
+			assert_int_equal(rc, -1);
+			assert_int_equal(err.status, c->status);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(spec.probe, c->probe);
+		if (c->cors)
+			assert_string_equal(spec.cors_origin, c->cors);
+		else
+			assert_null(spec.cors_origin);
+		request_spec_free(&spec);
+	}
+}
+
 int
 main(void)
 {
@@ -723,6 +778,7 @@ main(void)
 		cmocka_unit_test(test_append_error),
 		cmocka_unit_test(test_status_text),
 		cmocka_unit_test(test_param_names),
+		cmocka_unit_test(test_evaluate_probe_and_cors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
