@@ -100,24 +100,36 @@ server_listen(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-/* Send a complete answer outside the event loop and close. */
+/* Send a whole response (CGI head and body) outside the event loop, end
+ * it and close. Nothing is sent when body overflowed its cap. */
+static void
+server_send_whole(const struct transport *tr, const struct buf *body)
+{
+	struct buf wire;
+
+	buf_init(&wire, body->len + 1024);
+	if (!body->failed &&
+	    transport_frame(tr, &wire, body->data, body->len) == 0 &&
+	    transport_frame_end(tr, &wire) == 0)
+		(void)transport_write_all(tr->fd, &wire,
+		    SERVER_ANSWER_TIMEOUT_MS);
+	buf_free(&wire);
+	transport_close(tr);
+}
+
+/* Send a complete error answer outside the event loop and close. */
 static void
 server_answer(const struct transport *tr, int status, const char *header,
     int head)
 {
 	struct buf body;
-	struct buf wire;
 
 	buf_init(&body, 4096);
-	buf_init(&wire, 8192);
-	if (request_append_error(&body, status, header, head) == 0 &&
-	    transport_frame(tr, &wire, body.data, body.len) == 0 &&
-	    transport_frame_end(tr, &wire) == 0)
-		(void)transport_write_all(tr->fd, &wire,
-		    SERVER_ANSWER_TIMEOUT_MS);
+	if (request_append_error(&body, status, header, head) == 0)
+		server_send_whole(tr, &body);
+	else
+		transport_close(tr);
 	buf_free(&body);
-	buf_free(&wire);
-	transport_close(tr);
 }
 
 static const char *
@@ -153,24 +165,19 @@ server_stats(struct server *srv, const struct transport *tr, int head)
 	unsigned long refused[STATS_STATUSES];
 	struct hub_stats st;
 	struct buf body;
-	struct buf wire;
 
 	hub_get_stats(srv->hub, &st);
 	for (int i = 0; i < STATS_STATUSES; i++)
 		refused[i] = atomic_load(&srv->refused[i]);
 	buf_init(&body, 64 * 1024);
-	buf_init(&wire, 80 * 1024);
 	(void)buf_append_str(&body, "Status: 200 OK\r\nContent-Type: "
 	    "text/plain; version=0.0.4; charset=utf-8\r\n"
 	    "Cache-Control: no-store\r\n\r\n");
-	if ((head || stats_format(&body, &st, refused, (long)getpid()) == 0) &&
-	    transport_frame(tr, &wire, body.data, body.len) == 0 &&
-	    transport_frame_end(tr, &wire) == 0)
-		(void)transport_write_all(tr->fd, &wire,
-		    SERVER_ANSWER_TIMEOUT_MS);
+	if (head || stats_format(&body, &st, refused, (long)getpid()) == 0)
+		server_send_whole(tr, &body);
+	else
+		transport_close(tr);
 	buf_free(&body);
-	buf_free(&wire);
-	transport_close(tr);
 }
 
 /*
