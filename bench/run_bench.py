@@ -244,7 +244,7 @@ def bench_lighttpd(n):
     try:
         wait_port(port)
         time.sleep(0.5)
-        pids = children_named(srv.pid, "sse-outbox")
+        pids = children_named(srv.pid, os.path.basename(BIN)[:15])
         assert len(pids) == 1, pids
         pid = pids[0]
         empty = pss_kib(pid)
