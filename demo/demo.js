@@ -17,6 +17,7 @@
   var reconnects = 0;
   var retryTimer = null;
   var everOpened = false;
+  var lastSeenId = '';          // resume point for our own reconnects
 
   function setState(cls, text, detail) {
     var s = $('state');
@@ -44,7 +45,10 @@
     var body = $('events');
     body.insertBefore(tr, body.firstChild);
     while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
-    if (e.lastEventId) $('lastId').textContent = e.lastEventId;
+    if (e.lastEventId) {
+      lastSeenId = e.lastEventId;
+      $('lastId').textContent = e.lastEventId;
+    }
   }
 
   function close() {
@@ -58,6 +62,10 @@
     if (!user) { setState('error', 'error', '(enter a user id)'); return; }
     var url = 'sse?user=' + encodeURIComponent(user);
     $('streamUrl').textContent = '/' + url;
+    // A new EventSource starts without the browser's Last-Event-ID: when we
+    // reconnect ourselves, resume from the last id shown, so nothing is
+    // missed (the browser's own reconnects send the header).
+    if (lastSeenId) url += '&lastEventId=' + encodeURIComponent(lastSeenId);
     setState('connecting', 'connecting', '');
     everOpened = false;
     var src = new EventSource(url);
@@ -101,6 +109,7 @@
     ev.preventDefault();
     wanted = true;
     reconnects = 0;
+    lastSeenId = '';
     $('reconnects').textContent = '0';
     $('lastId').textContent = '-';
     open();

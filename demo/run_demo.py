@@ -11,6 +11,9 @@ What it does:
   * creates (or reuses) <repo>/demo-run/demo.db from sql/schema.sql;
   * writes <run dir>/lighttpd.conf and starts lighttpd in the foreground:
       /            demo/index.html + demo/demo.js (static)
+      /tabs.html   demo/tabs.html + demo/tabs.js: one stream shared by
+                   every tab, through /sse-outbox.js (the repository's
+                   sse-outbox.js)
       /send.cgi    demo/send.cgi (mod_cgi): POST user, event, data -> INSERT
       /sse         build/sse-outbox spawned by mod_fastcgi "bin-path"
   * prints the URL and commands to try, then waits;
@@ -27,6 +30,8 @@ Environment:
   SSE_OUTBOX_BIN  responder binary (default <repo>/build/sse-outbox)
   SSE_HEARTBEAT   passed to the responder (default 15)
   SSE_LOG_LEVEL   passed to the responder (default info)
+  SSE_RETRY, SSE_CORS_ORIGINS, SSE_STATS
+                  passed to the responder when set (see sse-outbox --help)
 """
 
 import ctypes
@@ -49,6 +54,9 @@ DEMO_DIR = os.path.join(REPO, "demo")
 SCHEMA = os.path.join(REPO, "sql", "schema.sql")
 DROP_USER = "www-data"          # lighttpd's user when started as root
 STOP_TIMEOUT = 10.0             # seconds to wait at each shutdown step
+LIBRARY = os.path.join(REPO, "sse-outbox.js")   # served as /sse-outbox.js
+# Responder settings passed on from our environment when set.
+OPTIONAL_SETTINGS = ("SSE_RETRY", "SSE_CORS_ORIGINS", "SSE_STATS")
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -129,12 +137,12 @@ def can_reach(target, responder, python, run_dir):
     """Whether the unprivileged user can use every file lighttpd needs (the
     run dir itself is handed to that user, but it must reach it)."""
     uid, gid, _ = target
-    script = ('test -x "$1" && test -x "$2" && test -x "$3" && test -r "$4"'
-              ' && test -r "$5" && test -r "$6"')
-    files = [responder, python, os.path.dirname(run_dir),
-             os.path.join(DEMO_DIR, "index.html"),
-             os.path.join(DEMO_DIR, "demo.js"),
-             os.path.join(DEMO_DIR, "send.cgi")]
+    script = ('test -x "$1" && test -x "$2" && test -x "$3" && shift 3 &&'
+              ' for f; do test -r "$f" || exit 1; done')
+    files = [responder, python, os.path.dirname(run_dir)]
+    files += [os.path.join(DEMO_DIR, name) for name in
+              ("index.html", "demo.js", "tabs.html", "tabs.js", "send.cgi")]
+    files.append(LIBRARY)
     try:
         r = subprocess.run(["/bin/sh", "-c", script, "sh"] + files,
                            user=uid, group=gid, extra_groups=[],
@@ -177,14 +185,17 @@ def socket_path(run_dir, owner):
 def write_config(path, *, port, logs, db, responder, python, sock, user):
     heartbeat = os.environ.get("SSE_HEARTBEAT", "15")
     log_level = os.environ.get("SSE_LOG_LEVEL", "info")
+    optional = "".join(
+        f',\n      "{name}" => {conf_str(os.environ[name])}'
+        for name in OPTIONAL_SETTINGS if name in os.environ)
     drop = ""
     if user:
         drop = (f"server.username  = {conf_str(user)}\n"
                 f"server.groupname = {conf_str(user)}\n")
     conf = f"""\
 # Written by demo/run_demo.py; rewritten on every run. DEVELOPMENT ONLY.
-server.modules = ( "mod_access", "mod_setenv", "mod_fastcgi", "mod_cgi",
-                   "mod_accesslog" )
+server.modules = ( "mod_access", "mod_alias", "mod_setenv", "mod_fastcgi",
+                   "mod_cgi", "mod_accesslog" )
 server.document-root = {conf_str(DEMO_DIR)}
 server.bind = "127.0.0.1"
 server.port = {port}
@@ -198,9 +209,12 @@ mimetype.assign = ( ".html" => "text/html; charset=utf-8",
 server.stream-response-body = 2
 
 # Serve only the demo's own files (not run_demo.py and friends).
-$HTTP["url"] !~ "^/(index\\.html|demo\\.js|send\\.cgi)?$|^/sse" {{
+$HTTP["url"] !~ "^/(index\\.html|demo\\.js|tabs\\.html|tabs\\.js|sse-outbox\\.js|send\\.cgi)?$|^/sse$" {{
   url.access-deny = ( "" )
 }}
+
+# The browser library, from the top of the repository.
+alias.url = ( "/sse-outbox.js" => {conf_str(LIBRARY)} )
 
 # The producer: a Python CGI that INSERTs into the outbox.
 $HTTP["url"] == "/send.cgi" {{
@@ -210,21 +224,24 @@ $HTTP["url"] == "/send.cgi" {{
 
 # The responder, spawned by lighttpd; one threaded process serves every
 # stream. SSE_AUTH=query is for DEVELOPMENT ONLY: anyone can read any
-# user's events by naming them in ?user=.
-fastcgi.server = ( "/sse" => ((
-  "socket"            => {conf_str(sock)},
-  "bin-path"          => {conf_str(responder)},
-  "max-procs"         => 1,
-  "check-local"       => "disable",
-  "tcp-fin-propagate" => "enable",
-  "bin-copy-environment" => ( "PATH" ),
-  "bin-environment"   => (
-    "SSE_DB"        => {conf_str(db)},
-    "SSE_AUTH"      => "query",
-    "SSE_HEARTBEAT" => {conf_str(heartbeat)},
-    "SSE_LOG_LEVEL" => {conf_str(log_level)}
-  )
-)) )
+# user's events by naming them in ?user=. Only the path /sse itself (a
+# bare "/sse" key would also take /sse-outbox.js, a prefix match).
+$HTTP["url"] == "/sse" {{
+  fastcgi.server = ( "/sse" => ((
+    "socket"            => {conf_str(sock)},
+    "bin-path"          => {conf_str(responder)},
+    "max-procs"         => 1,
+    "check-local"       => "disable",
+    "tcp-fin-propagate" => "enable",
+    "bin-copy-environment" => ( "PATH" ),
+    "bin-environment"   => (
+      "SSE_DB"        => {conf_str(db)},
+      "SSE_AUTH"      => "query",
+      "SSE_HEARTBEAT" => {conf_str(heartbeat)},
+      "SSE_LOG_LEVEL" => {conf_str(log_level)}{optional}
+    )
+  )) )
+}}
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(conf)
@@ -405,6 +422,8 @@ def run():
         say("sse-outbox demo is running. DEVELOPMENT ONLY: SSE_AUTH=query "
             "lets anyone read any user's events by naming them.")
         say(f"  Open:     {url}")
+        say(f"  Tabs:     {url}tabs.html (open it in several tabs: one "
+            f"stream for all)")
         say("  Insert:   sqlite3 " + shlex.quote(db) + f' "{insert}"')
         say(f"  Watch:    curl -N '{url}sse?user=42'")
         say(f"  Send:     curl -i -d user=42 -d event=notice "

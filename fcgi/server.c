@@ -239,7 +239,10 @@ server_handle(struct server *srv, const struct request *r,
 	char *reset = NULL;
 	int head = request_method_of(r->method) == REQUEST_HEAD;
 
-	if (cfg->stats && r->query && strcmp(r->query, "stats") == 0 &&
+	/* "stats=" and "stats=1" too: Prometheus's params add the '='. */
+	if (cfg->stats && r->query && (strcmp(r->query, "stats") == 0 ||
+	    strcmp(r->query, "stats=") == 0 ||
+	    strcmp(r->query, "stats=1") == 0) &&
 	    request_method_of(r->method) != REQUEST_OTHER) {
 		server_stats(srv, tr, head);
 		return 0;
@@ -299,6 +302,7 @@ server_handle(struct server *srv, const struct request *r,
 		return 0;
 	}
 	s->reset = reset;
+	s->announce = !spec.has_resume;
 	if (hub_claim_user(srv->hub, s, head ? 0 : cfg->max_per_user) == -1) {
 		hub_release_slot(srv->hub);
 		snprintf(err, sizeof(err), "user=%s holds SSE_MAX_PER_USER "

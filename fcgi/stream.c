@@ -100,6 +100,19 @@ stream_frame_head(struct stream *s, const struct config *cfg,
 		if (padding > 0)
 			(void)sse_append_padding(&head, padding);
 		(void)sse_append_retry(&head, cfg->retry);
+		/*
+		 * A client that came without a resume point learns where it
+		 * starts: a block with only "id:" sets the browser's last
+		 * event id without firing an event (HTML, "dispatch the
+		 * event", steps 1-2). Should the connection drop before the
+		 * first row, the reconnect then resumes here instead of at
+		 * the end, and nothing committed in between is lost.
+		 */
+		if (s->announce) {
+			(void)buf_append_str(&head, "id: ");
+			(void)buf_append_i64(&head, s->last_id);
+			(void)buf_append_str(&head, "\n\n");
+		}
 		if (s->reset)
 			(void)sse_append_event(&head, -1, "reset", 5, s->reset,
 			    strlen(s->reset), NULL);
@@ -150,8 +163,10 @@ stream_user_for_log(const char *user, size_t len)
 {
 	static __thread char out[80];
 	size_t o = 0;
+	size_t i;
 
-	for (size_t i = 0; i < len && o + 5 < sizeof(out); i++) {
+	/* Room left for one escape, "..." and the NUL. */
+	for (i = 0; i < len && o + 8 < sizeof(out); i++) {
 		unsigned char c = (unsigned char)user[i];
 
 		if (c >= 0x20 && c < 0x7f && c != '\\') {
@@ -161,7 +176,7 @@ stream_user_for_log(const char *user, size_t len)
 			o += 4;
 		}
 	}
-	if (o + 5 >= sizeof(out) && len > 0)
+	if (i < len)
 		memcpy(out + o, "...", 3), o += 3;
 	out[o] = '\0';
 	return out;

@@ -38,6 +38,8 @@ struct stream {
 	long long last_id;		/* highest id framed for the client */
 	int head_only;			/* HEAD: headers, then end */
 	char *cors_origin;		/* owned: Origin allowed to read, or NULL */
+	int announce;			/* send "id: <last_id>" first: the client
+					 * gave no resume point */
 	char *reset;			/* owned: data of a "reset" event to send
 					 * first (history was pruned), or NULL */
 	/* --- hub state --- */

@@ -20,6 +20,7 @@ STREAM_HEAD = (b"Status: 200 OK\r\n"
                b"\r\n")
 # mod_cgid holds a small first body; a 2 KB comment gets it streaming.
 PADDING = b":" + b" " * 2048 + b"\n"
+START = b"id: 0\n\n"       # where a stream without a resume point starts
 
 _n = itertools.count(1)
 
@@ -96,6 +97,9 @@ def test_cgi_stream_bytes(responder, cgi_dir):
     try:
         head = read_exact(p.stdout, len(STREAM_HEAD + PADDING) + 13)
         assert head == STREAM_HEAD + PADDING + b"retry: 2500\n\n"
+        # No resume point: the start is announced (an id-only block, not
+        # an event), so a reconnect before the first row loses nothing.
+        assert read_exact(p.stdout, len(START)) == START
         assert nothing_more(p.stdout, 0.2)
         ids = harness.produce_ids(
             db,
@@ -126,6 +130,7 @@ def test_cgi_heartbeat_bytes(responder, cgi_dir):
     try:
         head = read_exact(p.stdout, len(STREAM_HEAD + PADDING) + 13)
         assert head.endswith(b"retry: 2500\n\n")
+        assert read_exact(p.stdout, len(START)) == START
         t0 = time.monotonic()
         assert read_exact(p.stdout, 2, timeout=3) == b":\n"
         print(f"cgi: first heartbeat after {time.monotonic() - t0:.2f} s")

@@ -1,0 +1,86 @@
+"""The producer examples in examples/ (PHP with PDO SQLite, Python's
+sqlite3, the sqlite3 shell), each run as shipped against a live stream
+behind lighttpd: the committed change's event arrives, the rolled-back
+one never does (a later row arrives first and nothing comes between),
+and the database holds the committed change only."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import harness
+
+EXAMPLES = harness.ROOT / "examples"
+PHP = "/usr/bin/php"
+SQLITE3 = "/usr/bin/sqlite3"
+
+
+def command(lang, db, user):
+    if lang == "php":
+        harness.require_program(PHP)
+        return [PHP, str(EXAMPLES / "producer.php"), str(db), user], None
+    if lang == "python":
+        return [sys.executable, str(EXAMPLES / "producer.py"), str(db),
+                user], None
+    harness.require_program(SQLITE3)
+    quoted = "'" + user.replace("'", "''") + "'"
+    return [SQLITE3, "-cmd", f".parameter set @user {quoted}", str(db)], \
+        (EXAMPLES / "producer.sql").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def server(session_factory):
+    """lighttpd as shipped, the user from ?user= (no Basic auth)."""
+    return session_factory.lighttpd(auth="query")
+
+
+@pytest.mark.parametrize("lang", ["php", "python", "sqlite3"])
+def test_producer_example(server, lang):
+    user = f"shop-{lang}"
+    with server.open(user=user) as stream:
+        stream.wait_fields(1)       # retry: flushed: the stream is live
+        argv, stdin = command(lang, server.db, user)
+        p = subprocess.run(argv, input=stdin, capture_output=True,
+                           timeout=30)
+        out = p.stdout.decode()
+        assert p.returncode == 0, out + p.stderr.decode()
+        assert "placed; outbox row" in out and "rolled back" in out, out
+        # A row committed after the example: everything before it in the
+        # outbox has been delivered by the time it arrives.
+        sentinel = server.produce((user, "done", "sentinel"))[0]
+        events = stream.wait_events(2, timeout=10)
+        assert stream.no_more_events(2, settle=0.3), stream.events
+
+    order = events[0]
+    assert order.type == "order", events
+    payload = json.loads(order.data)
+    assert payload["status"] == "placed" and payload["by"] == lang, payload
+    assert int(order.id) < sentinel
+    assert (events[1].type, events[1].id, events[1].data) == \
+        ("done", str(sentinel), "sentinel")
+    assert not [e for e in events if "cancelled" in e.data]
+
+    db = sqlite3.connect(server.db, timeout=5)
+    try:
+        rows = db.execute("SELECT id, status FROM orders WHERE user_id = ?",
+                          (user,)).fetchall()
+        cancelled = db.execute(
+            "SELECT count(*) FROM outbox WHERE user_id = ? AND data LIKE "
+            "'%cancelled%'", (user,)).fetchone()[0]
+    finally:
+        db.close()
+    assert rows == [(payload["order"], "placed")]
+    assert cancelled == 0
+
+
+def test_examples_need_an_existing_database(tmp_path):
+    """A mistyped path fails instead of creating an empty database."""
+    missing = tmp_path / "nope.db"
+    for lang in ("php", "python"):
+        argv, _ = command(lang, missing, "42")
+        p = subprocess.run(argv, capture_output=True, timeout=30)
+        assert p.returncode != 0, lang
+        assert not missing.exists(), lang
