@@ -25,6 +25,7 @@
 #define HUB_POLL_FALLBACK 0.05	/* data_version poll without inotify */
 #define HUB_POLL_SAFETY 1.0	/* data_version poll with inotify */
 #define HUB_SWEEP 1.0		/* stream deadlines are checked this often */
+#define HUB_SWEEP_FINE 0.05	/* ... when SSE_MAX_STREAM is set */
 #define HUB_END_GRACE 10.0	/* an ending stream may drain this long */
 #define HUB_REOPEN 1.0		/* retry a failed database this often */
 
@@ -147,6 +148,19 @@ hub_mark_catchup(struct hub *hub, struct stream *s)
 }
 
 /* ---- opening the database ---- */
+
+/*
+ * Drop the hub's connection. Every caller also ends all streams, so the
+ * cursor is read afresh on reopen: a database replaced or re-created
+ * starts its ids again, and the old cursor would hide its rows.
+ */
+static void
+hub_close_outbox(struct hub *hub)
+{
+	outbox_close(hub->ob);
+	hub->ob = NULL;
+	hub->cursor_known = 0;
+}
 
 static int
 hub_open_outbox(struct hub *hub, double now)
@@ -369,8 +383,7 @@ hub_read_new_rows(struct hub *hub, double now)
 	if (outbox_fetch_all(hub->ob, hub->cursor, HUB_BATCH, hub_on_new_row,
 	    &d, &count, err, sizeof(err)) == -1) {
 		log_warnx("%s; ending streams so clients resume", err);
-		outbox_close(hub->ob);
-		hub->ob = NULL;
+		hub_close_outbox(hub);
 		hub_end_all(hub, "database error");
 		return;
 	}
@@ -403,6 +416,48 @@ hub_on_backlog_row(void *ctx, const struct outbox_row *row)
 	return 0;
 }
 
+/*
+ * A stream that is behind may fall below what `sse-outbox prune` deleted
+ * while it waits: tell it with a reset event, as a reconnect would be
+ * told, rather than skip the rows in silence. -1 when the stream ended.
+ */
+static int
+hub_check_pruned(struct hub *hub, struct stream *s)
+{
+	char err[OUTBOX_ERR_LEN];
+	char data[160];
+	long long high;
+	long long pruned;
+	struct buf ev;
+	int rc;
+
+	if (outbox_history(hub->ob, &high, &pruned, err, sizeof(err)) == -1) {
+		log_warnx("req=%lu %s; ending the stream so the client "
+		    "resumes", s->serial, err);
+		hub_end_stream(hub, s, "database error");
+		return -1;
+	}
+	if (s->last_id >= pruned)
+		return 0;
+	snprintf(data, sizeof(data), "{\"reason\":\"pruned\","
+	    "\"last_event_id\":%lld,\"pruned_through\":%lld}", s->last_id,
+	    pruned);
+	log_info("req=%lu fell behind pruned id %lld: sending reset",
+	    s->serial, pruned);
+	buf_init(&ev, 512);
+	rc = sse_append_event(&ev, -1, "reset", 5, data, strlen(data), NULL);
+	if (rc == 0)
+		rc = stream_frame(s, ev.data, ev.len);
+	buf_free(&ev);
+	if (rc == -1) {
+		hub_destroy(hub, s, "out of memory");
+		return -1;
+	}
+	s->last_id = pruned;
+	hub_mark_dirty(hub, s);
+	return 0;
+}
+
 /* One bounded batch of a stream's own rows, up to the watcher's cursor. */
 static void
 hub_catch_up(struct hub *hub, struct stream *s, double now)
@@ -419,6 +474,8 @@ hub_catch_up(struct hub *hub, struct stream *s, double now)
 		hub_end_stream(hub, s, "database unavailable");
 		return;
 	}
+	if (hub_check_pruned(hub, s) == -1)
+		return;
 	if (outbox_fetch_for(hub->ob, (const char *const *)s->keys,
 	    s->key_lens, s->nkeys,
 	    s->last_id, hub->cursor, HUB_CATCHUP_BATCH, hub_on_backlog_row,
@@ -554,7 +611,10 @@ hub_sweep(struct hub *hub, double now)
 
 	if (now < hub->next_sweep)
 		return;
-	hub->next_sweep = now + HUB_SWEEP;
+	/* SSE_MAX_STREAM deadlines are spread by jitter: look often
+	 * enough that the spread survives. */
+	hub->next_sweep = now + (hub->cfg->max_stream > 0 ? HUB_SWEEP_FINE :
+	    HUB_SWEEP);
 	for (s = hub->ring.next; s != &hub->ring; s = n) {
 		n = s->next;
 		if (s->end_at == 0 || now < s->end_at)
@@ -854,8 +914,7 @@ hub_on_event(struct hub *hub, struct epoll_event *ev, double now)
 			log_warnx("database %s was replaced or removed; "
 			    "ending streams so clients resume",
 			    hub->cfg->db);
-			outbox_close(hub->ob);
-			hub->ob = NULL;
+			hub_close_outbox(hub);
 			hub->next_reopen = 0;
 			hub_end_all(hub, "database replaced");
 		}

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <sqlite3.h>
 
 #define OUTBOX_BUSY_MS 2000
@@ -13,7 +15,10 @@ struct outbox {
 	sqlite3 *db;
 	sqlite3_stmt *max_id;		/* SELECT max(id) */
 	sqlite3_stmt *fetch_all;	/* rows after an id, any recipient */
-	sqlite3_stmt *fetch_for;	/* rows after an id for some keys */
+	sqlite3_stmt *fetch_for[OUTBOX_MAX_KEYS]; /* [n-1]: for n keys,
+					 * prepared on first use */
+	dev_t dev;			/* the file opened, to notice when */
+	ino_t ino;			/* the path names another one */
 	sqlite3_stmt *data_version;	/* PRAGMA data_version */
 	sqlite3_stmt *history;		/* high-water mark and pruned id */
 };
@@ -23,13 +28,21 @@ static const char sql_max_id[] =
 static const char sql_fetch_all[] =
     "SELECT id, user_id, event, data FROM outbox"
     " WHERE id > ?1 ORDER BY id LIMIT ?2";
-/* ?3..?18 are the stream's keys; unused ones are bound to NULL. */
-static const char sql_fetch_for[] =
+/*
+ * A stream's rows: broadcasts plus each of its keys, one index range per
+ * part, merged in id order. SQLite runs UNION ALL ... ORDER BY as a merge
+ * of the parts' index scans, so LIMIT stops after one batch whatever the
+ * backlog; a single OR over user_id was planned as a multi-index OR with
+ * a sort of the whole backlog for every batch.
+ */
+static const char sql_fetch_for_head[] =
     "SELECT id, user_id, event, data FROM outbox"
-    " WHERE id > ?1 AND id <= ?2"
-    " AND (user_id IS NULL OR user_id IN"
-    " (?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18))"
-    " ORDER BY id LIMIT ?19";
+    " WHERE user_id IS NULL AND id > ?1 AND id <= ?2";
+static const char sql_fetch_for_part[] =
+    " UNION ALL SELECT id, user_id, event, data FROM outbox"
+    " WHERE user_id = ?%zu AND id > ?1 AND id <= ?2";
+static const char sql_fetch_for_tail[] = " ORDER BY id LIMIT ?3";
+
 static const char sql_data_version[] = "PRAGMA data_version";
 /* outbox_meta is optional: a database made from the bare CREATE TABLE of
  * the contract has none and counts as schema version 1, never pruned. */
@@ -133,8 +146,6 @@ outbox_open(const char *path, char *err, size_t errlen)
 	}
 	if (sqlite3_prepare_v2(ob->db, sql_fetch_all, -1, &ob->fetch_all,
 	    NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(ob->db, sql_fetch_for, -1, &ob->fetch_for,
-	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ob->db, sql_data_version, -1,
 	    &ob->data_version, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "database %s: outbox lacks the columns "
@@ -144,6 +155,14 @@ outbox_open(const char *path, char *err, size_t errlen)
 	}
 	if (outbox_check_schema(ob, path, err, errlen) == -1)
 		goto out;
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0) {
+			ob->dev = st.st_dev;
+			ob->ino = st.st_ino;
+		}
+	}
 	/* Reading once proves the file is a database we may read. */
 	{
 		long long id;
@@ -164,7 +183,8 @@ outbox_close(struct outbox *ob)
 		return;
 	sqlite3_finalize(ob->max_id);
 	sqlite3_finalize(ob->fetch_all);
-	sqlite3_finalize(ob->fetch_for);
+	for (size_t i = 0; i < OUTBOX_MAX_KEYS; i++)
+		sqlite3_finalize(ob->fetch_for[i]);
 	sqlite3_finalize(ob->data_version);
 	sqlite3_finalize(ob->history);
 	sqlite3_close(ob->db);
@@ -228,29 +248,69 @@ outbox_fetch_all(struct outbox *ob, long long after, int limit,
 	return outbox_run(ob, ob->fetch_all, fn, ctx, count, err, errlen);
 }
 
+/* The statement for n keys: parameters ?1 after, ?2 upto, ?3 limit,
+ * ?4.. the keys. */
+static sqlite3_stmt *
+outbox_fetch_for_stmt(struct outbox *ob, size_t n, char *err, size_t errlen)
+{
+	char sql[2048];
+	size_t len;
+
+	if (ob->fetch_for[n - 1])
+		return ob->fetch_for[n - 1];
+	len = (size_t)snprintf(sql, sizeof(sql), "%s", sql_fetch_for_head);
+	for (size_t i = 0; i < n && len < sizeof(sql); i++)
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+		    sql_fetch_for_part, i + 4);
+	if (len < sizeof(sql))
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s",
+		    sql_fetch_for_tail);
+	if (len >= sizeof(sql)) {
+		snprintf(err, errlen, "query for %zu keys too long", n);
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(ob->db, sql, -1, &ob->fetch_for[n - 1], NULL)
+	    != SQLITE_OK) {
+		outbox_fail(ob->db, "preparing a stream's query", err, errlen);
+		return NULL;
+	}
+	return ob->fetch_for[n - 1];
+}
+
 int
 outbox_fetch_for(struct outbox *ob, const char *const *keys,
     const size_t *key_lens, size_t nkeys, long long after, long long upto,
     int limit, outbox_row_fn fn, void *ctx, int *count, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *st = ob->fetch_for;
+	sqlite3_stmt *st;
 
-	if (nkeys > OUTBOX_MAX_KEYS) {
-		snprintf(err, errlen, "too many recipient keys");
+	*count = 0;
+	if (nkeys == 0 || nkeys > OUTBOX_MAX_KEYS) {
+		snprintf(err, errlen, "a stream needs 1 to %d recipient keys",
+		    OUTBOX_MAX_KEYS);
 		return -1;
 	}
+	st = outbox_fetch_for_stmt(ob, nkeys, err, errlen);
+	if (!st)
+		return -1;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, upto);
-	for (size_t i = 0; i < OUTBOX_MAX_KEYS; i++) {
-		if (i < nkeys)
-			sqlite3_bind_text(st, (int)i + 3, keys[i],
-			    (int)key_lens[i], SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, (int)i + 3);
-	}
-	sqlite3_bind_int(st, 19, limit);
+	sqlite3_bind_int(st, 3, limit);
+	for (size_t i = 0; i < nkeys; i++)
+		sqlite3_bind_text(st, (int)i + 4, keys[i], (int)key_lens[i],
+		    SQLITE_STATIC);
 	return outbox_run(ob, st, fn, ctx, count, err, errlen);
+}
+
+int
+outbox_still_current(const struct outbox *ob, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return 0;
+	return st.st_dev == ob->dev && st.st_ino == ob->ino;
 }
 
 int

@@ -73,6 +73,13 @@ int outbox_prune(const char *path, long long age, long long now,
     long long *deleted, long long *through, char *err, size_t errlen);
 
 /*
+ * Does path still name the file ob opened? 0 once it was deleted or
+ * replaced (renamed over): the connection then reads a file nobody
+ * writes to any more.
+ */
+int outbox_still_current(const struct outbox *ob, const char *path);
+
+/*
  * SQLite's data_version for this connection: changes whenever another
  * connection commits. For the fallback watcher.
  */

@@ -185,7 +185,7 @@ server_stats(struct server *srv, const struct transport *tr, int head)
  * rows it has not seen are gone (a "reset" event): its resume point is
  * below what `sse-outbox prune` deleted, or above every id this database
  * ever gave (another database's id). Without a resume point: the newest
- * id now. Returns 0, or -1 with err (the database failed).
+ * id given so far. Returns 0, or -1 with err (the database failed).
  */
 static int
 server_start_point(struct outbox *ob, const struct request_spec *spec,
@@ -198,8 +198,12 @@ server_start_point(struct outbox *ob, const struct request_spec *spec,
 	*reset = NULL;
 	if (outbox_history(ob, &high, &pruned, err, errlen) == -1)
 		return -1;
-	if (!spec->has_resume)
-		return outbox_max_id(ob, start, err, errlen);
+	/* The newest id ever given, not max(id): after pruning everything
+	 * the table is empty but the ids go on from there. */
+	if (!spec->has_resume) {
+		*start = high;
+		return 0;
+	}
 	*start = spec->resume;
 	if (spec->resume < pruned)
 		snprintf(data, sizeof(data), "{\"reason\":\"pruned\","
@@ -211,9 +215,9 @@ server_start_point(struct outbox *ob, const struct request_spec *spec,
 		    spec->resume, high);
 	else
 		return 0;
-	/* Another database's id: everything here is new to the client. */
-	if (spec->resume > high)
-		*start = 0;
+	/* Another database's id: everything here is new to the client.
+	 * Pruned: the rows up to pruned are gone; go on after them. */
+	*start = spec->resume > high ? 0 : pruned;
 	*reset = strdup(data);
 	return 0;
 }
@@ -267,6 +271,11 @@ server_handle(struct server *srv, const struct request *r,
 		atomic_store(&srv->probing, 0);
 		return 0;
 	}
+	/* A database deleted or replaced since: read the one there now. */
+	if (*ob && !outbox_still_current(*ob, cfg->db)) {
+		outbox_close(*ob);
+		*ob = NULL;
+	}
 	if (!*ob)
 		*ob = outbox_open(cfg->db, err, sizeof(err));
 	if (!*ob) {
@@ -303,7 +312,7 @@ server_handle(struct server *srv, const struct request *r,
 	}
 	s->reset = reset;
 	s->announce = !spec.has_resume;
-	if (hub_claim_user(srv->hub, s, head ? 0 : cfg->max_per_user) == -1) {
+	if (hub_claim_user(srv->hub, s, cfg->max_per_user) == -1) {
 		hub_release_slot(srv->hub);
 		snprintf(err, sizeof(err), "user=%s holds SSE_MAX_PER_USER "
 		    "(%ld) streams", stream_user_for_log(s->user, s->user_len),
@@ -314,6 +323,7 @@ server_handle(struct server *srv, const struct request *r,
 	}
 	if (head) {
 		hub_release_slot(srv->hub);
+		hub_unclaim_user(srv->hub, s);
 		if (stream_frame_head(s, cfg, 0) == 0 &&
 		    stream_frame_end(s) == 0)
 			(void)transport_write_all(tr->fd, &s->wire,

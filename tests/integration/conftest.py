@@ -1,5 +1,5 @@
 """Fixtures: temporary directories with fresh databases, and real
-lighttpd and Apache servers started from the repository's example
+lighttpd, Apache and nginx servers started from the repository's example
 configurations, stopped (by PID) when the test or session ends."""
 
 import itertools
@@ -49,7 +49,10 @@ class Factory:
         return harness.make_dir(self.base_dir / f"{kind}-{next(_counter)}")
 
     def _db(self, workdir, db):
-        """db: "fresh" (schema), "missing" (no file), "notable"."""
+        """db: "fresh" (schema), "missing" (no file), "notable", or the
+        path of an existing database (servers sharing one database)."""
+        if isinstance(db, harness.Path):
+            return db
         path = workdir / "app.db"
         if db == "fresh":
             harness.make_db(path)
@@ -59,16 +62,43 @@ class Factory:
             raise ValueError(db)
         return path
 
-    def lighttpd(self, db="fresh", **opts):
+    def _jwt_env(self, workdir, secret, opts):
+        """jwt mode: the key in a mode 600 file owned by www-data."""
+        path = harness.make_secret_file(workdir / "jwt.key", secret)
+        opts["env"] = {**opts.get("env", {}),
+                       "SSE_JWT_SECRET_FILE": str(path)}
+        return opts["env"]
+
+    def lighttpd(self, db="fresh", jwt_secret=None, **opts):
+        """jwt_secret: SSE_AUTH=jwt with this key (SSE_JWT_SECRET_FILE)."""
         workdir = self._dir("lighttpd")
+        if jwt_secret is not None:
+            opts["auth"] = "jwt"
+            self._jwt_env(workdir, jwt_secret, opts)
         srv = harness.Lighttpd(workdir, self._db(workdir, db),
                                self.responder, self.htpasswd, **opts)
         return self._start(srv)
 
-    def apache(self, db="fresh", **opts):
+    def apache(self, db="fresh", jwt_secret=None, **opts):
+        """jwt_secret: SSE_AUTH=jwt with this key; the Authorization
+        header is passed on (FcgidPassHeader), and requests go to
+        noauth_path, which Apache does not authenticate."""
         workdir = self._dir("apache")
+        if jwt_secret is not None:
+            self._jwt_env(workdir, jwt_secret, opts)["SSE_AUTH"] = "jwt"
+            opts["extra"] = opts.get("extra", "") + \
+                "\nFcgidPassHeader Authorization\n"
         srv = harness.Apache(workdir, self._db(workdir, db),
                              self.responder, self.htpasswd, **opts)
+        if jwt_secret is not None:
+            srv.auth = "jwt"
+            srv.path = srv.noauth_path
+        return self._start(srv)
+
+    def nginx(self, db="fresh", **opts):
+        workdir = self._dir("nginx")
+        srv = harness.Nginx(workdir, self._db(workdir, db),
+                            self.responder, self.htpasswd, **opts)
         return self._start(srv)
 
     def _start(self, srv):
@@ -81,11 +111,53 @@ class Factory:
             srv.stop()
 
 
+def _sanitizer_failures(servers, marks):
+    out = []
+    for srv in servers:
+        if srv.logs is None:
+            continue
+        lines = srv.sanitizer_reports(marks.get(id(srv)))
+        if lines:
+            out.append(f"{srv.name} ({srv.dir}):\n" + "\n".join(lines[:20]))
+    return out
+
+
 @pytest.fixture(scope="session")
 def session_factory(base_dir, responder, htpasswd):
     f = Factory(base_dir, responder, htpasswd)
     yield f
     f.close()
+    # Reports written at exit (LeakSanitizer) appear only now.
+    bad = _sanitizer_failures(f.servers, {})
+    if bad:
+        pytest.fail("sanitizer reports in the shared servers' logs:\n" +
+                    "\n".join(bad), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def module_servers(base_dir, responder, htpasswd):
+    """Servers shared by the tests of one module."""
+    f = Factory(base_dir, responder, htpasswd)
+    yield f
+    f.close()
+    bad = _sanitizer_failures(f.servers, {})
+    if bad:
+        pytest.fail("sanitizer reports in the module's servers' logs:\n" +
+                    "\n".join(bad), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """A sanitizer report (make asan) in the log of any server that ran
+    during the test fails it. Set up before the test's other fixtures,
+    so it checks after they stopped their servers."""
+    marks = {id(s): s.logs.mark() for s in _ALL_SERVERS
+             if s.logs is not None}
+    yield
+    bad = _sanitizer_failures(list(_ALL_SERVERS), marks)
+    if bad:
+        pytest.fail("sanitizer reports in server logs:\n" + "\n".join(bad),
+                    pytrace=False)
 
 
 @pytest.fixture
@@ -140,6 +212,10 @@ def pytest_terminal_summary(terminalreporter):
     if harness.LATENCY_REPORTS:
         terminalreporter.section("commit-to-receipt latency")
         for line in harness.LATENCY_REPORTS:
+            terminalreporter.write_line(line)
+    if harness.FAULT_REPORTS:
+        terminalreporter.section("observed under faults, bursts and chaos")
+        for line in harness.FAULT_REPORTS:
             terminalreporter.write_line(line)
     leftovers = [(s.name, s.leftovers) for s in _ALL_SERVERS if s.leftovers]
     if leftovers:

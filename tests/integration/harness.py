@@ -1,15 +1,19 @@
 """Real web servers, databases and producer processes for the tests.
 
 Every server runs from the repository's example configuration:
-lighttpd-example.conf with its var.* lines rewritten, and
-apache-example.conf included by a minimal httpd.conf after Define lines
-that override its defaults. Each server gets its own 0777 directory
+lighttpd-example.conf with its var.* lines rewritten and one of its
+sections switched on, apache-example.conf included by a minimal
+httpd.conf after Define lines that pick its way and override its
+defaults, nginx-example.conf with its paths rewritten. Where the example
+has the web server connect to `sse-outbox --listen`, a Listener runs
+that process, as systemd would. Each server gets its own 0777 directory
 (Apache's children and the responders run as www-data) holding the
 config, the database, the logs and the sockets.
 """
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -30,10 +34,13 @@ ROOT = HERE.parents[1]
 SCHEMA = ROOT / "sql" / "schema.sql"
 LIGHTTPD_EXAMPLE = ROOT / "lighttpd-example.conf"
 APACHE_EXAMPLE = ROOT / "apache-example.conf"
+NGINX_EXAMPLE = ROOT / "nginx-example.conf"
 PRODUCER = HERE / "producer.py"
 
 LIGHTTPD = "/usr/sbin/lighttpd"
 APACHE = "/usr/sbin/apache2"
+NGINX = "/usr/sbin/nginx"
+CURL = "/usr/bin/curl"
 HTPASSWD = "/usr/bin/htpasswd"
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
@@ -41,12 +48,24 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 USERS = {name: name + "-pw" for name in
          ("alice", "bob", "carol", "dave", "erin", "frank", "grace",
           "heidi", "ivan", "judy", "mallory", "oscar")}
+# The chaos test's 50 users (test_chaos.py).
+CHAOS_USERS = [f"u{i:02d}" for i in range(50)]
+USERS.update({name: name + "-pw" for name in CHAOS_USERS})
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
 # Latency summaries, printed at the end of the session (conftest.py).
 LATENCY_REPORTS = []
+# What the fault, burst, chaos and lifecycle tests observed (times,
+# counts, memory), printed at the end of the session (conftest.py).
+FAULT_REPORTS = []
+
+
+def report(line):
+    """Print a measured figure now and in the session's summary."""
+    print(line)
+    FAULT_REPORTS.append(line)
 
 
 def fail(msg):
@@ -123,6 +142,57 @@ def make_htpasswd(path):
     return path
 
 
+def make_secret_file(path, secret, owner="www-data"):
+    """An HS256 key file as README's Security section asks: mode 600,
+    owned by the user the responder runs as."""
+    path = Path(path)
+    path.write_bytes(secret if isinstance(secret, bytes) else
+                     secret.encode())
+    pw = pwd.getpwnam(owner)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    os.chmod(path, 0o600)
+    return path
+
+
+# ---- sanitizers (make asan) ----
+
+# Variables a sanitizer build reads; set by `make asan`, passed on to
+# every responder (lighttpd copies its environment to bin-path children;
+# mod_fcgid passes only FcgidInitialEnv).
+SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+# What a sanitizer report, or a responder killed by a signal, leaves in
+# a server's log (sanitizer reports go to stderr, the error log).
+SANITIZER_RX = re.compile(
+    r"ERROR: (?:Address|Leak|Memory|Thread)Sanitizer|"
+    r"SUMMARY: \w+Sanitizer|runtime error: |"
+    r"AddressSanitizer:DEADLYSIGNAL")
+
+
+_SANITIZED = {}
+
+
+def sanitized_build(path=None):
+    """Is the responder under test built with a sanitizer (make asan)?
+    Its memory use then says nothing about the program's."""
+    path = path or responder_bin()
+    if path not in _SANITIZED:
+        with open(path, "rb") as f:
+            data = f.read()
+        _SANITIZED[path] = b"__asan_init" in data or \
+            b"__ubsan_handle" in data
+    return _SANITIZED[path]
+
+
+def sanitizer_env():
+    return {k: os.environ[k] for k in SANITIZER_ENV if k in os.environ}
+
+
+def sanitizer_reports(text):
+    """Lines of text that belong to a sanitizer report."""
+    return [line for line in text.splitlines() if SANITIZER_RX.search(line)]
+
+
 # ---- producer: always a separate process ----
 
 def _producer_arg(v):
@@ -156,6 +226,18 @@ def start_burst(db, n, interval, user, event=None, size=0):
         args += ["--event", event]
     return subprocess.Popen(args, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+
+
+def start_rows(db, rows, interval=0.0, batch=1):
+    """Start a producer inserting rows [(user, event, data), ...] (None
+    is NULL; any text), batch rows per transaction; finish_burst gives
+    their ids in order."""
+    path = Path(db).parent / f"rows-{os.getpid()}-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps([list(r) for r in rows]), encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, str(PRODUCER), str(db), "--json", str(path),
+         "--interval", str(interval), "--batch", str(batch)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def finish_burst(p, timeout=60):
@@ -286,6 +368,62 @@ def responder_lines(text):
             if re.search(r"sse-outbox\[\d+\]: ", line)]
 
 
+# ---- an external responder: sse-outbox --listen ----
+
+class Listener:
+    """`sse-outbox --listen ADDR`, run by the tests the way systemd or
+    spawn-fcgi would run it for mod_proxy_fcgi, nginx or lighttpd's
+    "socket". A unix socket is created with umask 0 so the web server's
+    user (www-data) can connect to it."""
+
+    def __init__(self, workdir, db, bin_path, addr, auth="remote-user",
+                 heartbeat=1, retry=1500, max_stream=0, max_streams=1024,
+                 log_level="debug", env=None):
+        self.dir = Path(workdir)
+        self.bin = bin_path
+        self.addr = addr
+        self.stderr_path = self.dir / "listener.stderr"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "SSE_DB": str(db),
+            "SSE_AUTH": auth,
+            "SSE_HEARTBEAT": str(heartbeat),
+            "SSE_RETRY": str(retry),
+            "SSE_MAX_STREAM": str(max_stream),
+            "SSE_MAX_STREAMS": str(max_streams),
+            "SSE_LOG_LEVEL": log_level,
+            **sanitizer_env(),
+            **(env or {}),
+        }
+        self.proc = None
+        self.logs = Logs(self.stderr_path)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        mark = self.logs.mark()
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [self.bin, "--listen", self.addr], env=self.env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err, umask=0)
+        ready = wait_until(lambda: self.proc.poll() is not None or
+                           "serving FastCGI" in self.logs.since(mark),
+                           START_TIMEOUT)
+        if not ready or self.proc.poll() is not None:
+            out = self.logs.since(mark)
+            self.stop()
+            fail(f"sse-outbox --listen {self.addr} did not start:\n{out}")
+        return self
+
+    def stop(self):
+        if self.proc:
+            terminate(self.proc.pid, popen=self.proc)
+            self.proc = None
+
+
 # ---- servers ----
 
 class Server:
@@ -300,6 +438,7 @@ class Server:
         self.port = free_port()
         self.proc = None
         self.logs = None
+        self.listener = None    # the external responder, if any
         self.leftovers = []     # responder PIDs that outlived the server
 
     @property
@@ -325,6 +464,11 @@ class Server:
         url, kw = self._client_args(user, query, kw)
         return sseclient.SSEClient(url, **kw)
 
+    def open_h2(self, user=None, query="", **kw):
+        """The same over HTTP/2 without TLS (curl, prior knowledge)."""
+        url, kw = self._client_args(user, query, kw)
+        return sseclient.CurlSSEClient(url, http2=True, **kw)
+
     def request(self, user=None, query="", **kw):
         url, kw = self._client_args(user, query, kw)
         return sseclient.request(url, **kw)
@@ -334,11 +478,23 @@ class Server:
 
     def responders(self):
         """Live responder processes started (through children) by us."""
-        if not self.proc:
-            return []
-        real = os.path.realpath(self.bin)
-        return [p for p in descendants(self.proc.pid)
-                if exe_of(p) == real]
+        found = []
+        if self.proc:
+            real = os.path.realpath(self.bin)
+            found = [p for p in descendants(self.proc.pid)
+                     if exe_of(p) == real]
+        if self.listener and self.listener.pid and \
+                alive(self.listener.pid):
+            found.append(self.listener.pid)
+        return found
+
+    def sanitizer_reports(self, mark=None):
+        """Sanitizer report lines in this server's logs since mark."""
+        return sanitizer_reports(self.logs.since(mark))
+
+    def _start_listener(self):
+        if self.listener:
+            self.listener.start()
 
     def _wait_ready(self, ready_pattern=None):
         def up():
@@ -362,38 +518,95 @@ class Server:
                  f"({state or 'timeout'}):\n{out}")
 
     def stop(self):
-        if not self.proc:
-            return
-        family = descendants(self.proc.pid)
-        terminate(self.proc.pid, popen=self.proc)
-        # The server should have ended its children; end any that it
-        # left behind, by PID (they are ours: we started the server).
-        wait_until(lambda: not any(alive(p) for p in family), 5)
-        for p in family:
-            if alive(p):
-                self.leftovers.append((p, exe_of(p)))
-                terminate(p, timeout=3)
-        self.proc = None
+        if self.proc:
+            family = descendants(self.proc.pid)
+            terminate(self.proc.pid, popen=self.proc)
+            # The server should have ended its children; end any that it
+            # left behind, by PID (they are ours: we started the server).
+            wait_until(lambda: not any(alive(p) for p in family), 5)
+            for p in family:
+                if alive(p):
+                    self.leftovers.append((p, exe_of(p)))
+                    terminate(p, timeout=3)
+            self.proc = None
+        if self.listener:
+            self.listener.stop()
+
+
+def replace_once(text, replace, fname):
+    """Test-only edits of an example file: each old string must occur
+    exactly once, so an edited example fails loudly."""
+    for old, new in (replace or {}).items():
+        if text.count(old) != 1:
+            fail(f"{fname}: expected {old!r} exactly once, found "
+                 f"{text.count(old)}")
+        text = text.replace(old, new)
+    return text
+
+
+def select_sections(text, chosen, fname):
+    """Pick one '# ==== [name] ...' section of an example file: its
+    commented-out configuration lines ('#' directly followed by the
+    text, as a user would uncomment them) become active, and every
+    other section's active lines are commented out. Explanatory
+    comments ('# ...') are left alone. Sections end at '# ==== [end]'."""
+    out = []
+    current = None
+    names = set()
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"# ==== \[([\w-]+)\]", line)
+        if m:
+            current = None if m.group(1) == "end" else m.group(1)
+            if current:
+                names.add(current)
+            out.append(line)
+            continue
+        body = line.rstrip("\n")
+        if current is None or body == "" or body == "#" or \
+                body.startswith("# "):
+            out.append(line)
+        elif current == chosen:
+            out.append(line[1:] if body.startswith("#") else line)
+        else:
+            out.append(line if body.startswith("#") else "#" + line)
+    if chosen not in names:
+        fail(f"{fname}: no section [{chosen}] (found {sorted(names)})")
+    return "".join(out)
 
 
 class Lighttpd(Server):
-    """lighttpd from lighttpd-example.conf, var.* lines rewritten."""
+    """lighttpd from lighttpd-example.conf, var.* lines rewritten and
+    one of its sections chosen:
+
+    fastcgi-spawn   mod_fastcgi, lighttpd starts the responder (bin-path)
+    fastcgi-socket  mod_fastcgi to `sse-outbox --listen` (a Listener)
+    cgi             mod_cgi, one responder process per stream
+    """
     kind = "lighttpd"
+    MODES = ("fastcgi-spawn", "fastcgi-socket", "cgi")
 
     def __init__(self, workdir, db, bin_path, htpasswd, auth="remote-user",
                  heartbeat=1, retry=1500, max_stream=0, max_streams=1024,
-                 log_level="debug", extra=""):
+                 log_level="debug", extra="", env=None, mode="fastcgi-spawn",
+                 replace=None):
         super().__init__(workdir, db, bin_path)
+        if mode not in self.MODES:
+            raise ValueError(mode)
+        self.mode = mode
         self.auth = auth
+        if mode != "fastcgi-spawn":
+            self.kind = f"lighttpd-{mode}"
         make_dir(self.dir / "htdocs")
         self.conf = self.dir / "lighttpd.conf"
         self.stderr_path = self.dir / "lighttpd.stderr"
         self.errorlog = self.dir / "error.log"
+        listen_socket = self.dir / "listen.sock"
         self.vars = {
             "sse_port": self.port,
             "sse_bin": bin_path,
             "sse_db": str(self.db),
             "sse_socket": str(self.dir / "sse.sock"),
+            "sse_listen_socket": str(listen_socket),
             "sse_htpasswd": str(htpasswd),
             "sse_url": self.path,
             "sse_log_dir": str(self.dir),
@@ -406,13 +619,27 @@ class Lighttpd(Server):
             "sse_max_streams": str(max_streams),
             "sse_log_level": log_level,
         }
-        text = render_lighttpd(LIGHTTPD_EXAMPLE.read_text(), self.vars)
+        text = replace_once(LIGHTTPD_EXAMPLE.read_text(), replace,
+                            LIGHTTPD_EXAMPLE.name)
+        text = render_lighttpd(text, self.vars)
+        if env and mode == "fastcgi-spawn":
+            # Further responder variables (SSE_JWT_SECRET_FILE ...),
+            # added to the example's bin-environment.
+            text = add_lighttpd_env(text, env)
+        text = select_sections(text, mode, LIGHTTPD_EXAMPLE.name)
         if auth != "remote-user":
             # The example authenticates with Basic; query mode has no
             # use for it ("development only").
             text += '\nauth.require := ()\n'
         self.conf.write_text(text + extra)
-        self.logs = Logs(self.errorlog, self.stderr_path)
+        paths = [self.errorlog, self.stderr_path]
+        if mode == "fastcgi-socket":
+            self.listener = Listener(
+                self.dir, self.db, bin_path, str(listen_socket), auth=auth,
+                heartbeat=heartbeat, retry=retry, max_stream=max_stream,
+                max_streams=max_streams, log_level=log_level, env=env)
+            paths.append(self.listener.stderr_path)
+        self.logs = Logs(*paths)
 
     def start(self):
         require_program(LIGHTTPD)
@@ -421,12 +648,14 @@ class Lighttpd(Server):
         if check.returncode != 0:
             fail(f"lighttpd rejects {self.conf}: "
                  f"{check.stdout.decode()}{check.stderr.decode()}")
+        self._start_listener()
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [LIGHTTPD, "-D", "-f", str(self.conf)],
                 stdin=subprocess.DEVNULL, stdout=err,
                 stderr=subprocess.STDOUT)
-        self._wait_ready(r"serving FastCGI")
+        self._wait_ready(r"serving FastCGI" if self.mode == "fastcgi-spawn"
+                         else None)
         return self
 
 
@@ -434,6 +663,17 @@ def lighttpd_literal(value):
     if isinstance(value, int):
         return str(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def add_lighttpd_env(text, env):
+    rx = re.compile(r'^(\s*)"bin-environment"\s*=>\s*\($', re.M)
+    hits = rx.findall(text)
+    if len(hits) != 1:
+        fail(f"lighttpd-example.conf: expected one bin-environment line, "
+             f"found {len(hits)}")
+    lines = "".join(f"\n\t\t{lighttpd_literal(k)} => "
+                    f"{lighttpd_literal(v)}," for k, v in env.items())
+    return rx.sub(lambda m: m.group(0) + lines, text)
 
 
 def render_lighttpd(text, values):
@@ -450,6 +690,9 @@ def render_lighttpd(text, values):
     return text
 
 
+# Loaded by the harness's httpd.conf; apache-example.conf loads the
+# module of the way it is told to use (mod_fcgid, mod_proxy_fcgi,
+# mod_cgid, mod_http2) itself.
 APACHE_MODS = [
     ("mpm_event_module", "mod_mpm_event.so"),
     ("authn_core_module", "mod_authn_core.so"),
@@ -460,27 +703,45 @@ APACHE_MODS = [
     ("mime_module", "mod_mime.so"),
     ("alias_module", "mod_alias.so"),
     ("env_module", "mod_env.so"),
-    ("fcgid_module", "mod_fcgid.so"),
 ]
+
+APACHE_MODE_DEFINES = {
+    "fcgid": "SSE_MODE_FCGID",
+    "proxy-tcp": "SSE_MODE_PROXY_TCP",
+    "proxy-unix": "SSE_MODE_PROXY_UNIX",
+    "cgi": "SSE_MODE_CGI",
+}
 
 
 class Apache(Server):
     """Apache (event MPM, multi-process, foreground) including
-    apache-example.conf after Define lines overriding its defaults."""
+    apache-example.conf after Define lines choosing its way (mode:
+    fcgid, proxy-tcp, proxy-unix or cgi; http2 adds SSE_HTTP2) and
+    overriding its defaults. The proxy ways get a Listener."""
     kind = "apache"
     noauth_path = "/events-noauth"
 
     def __init__(self, workdir, db, bin_path, htpasswd, heartbeat=1,
                  retry=1500, max_stream=None, log_level="debug",
-                 max_processes=None, extra=""):
+                 max_processes=None, extra="", mode="fcgid", http2=False,
+                 silence_timeout=None, busy_timeout=None, timeout=None,
+                 env=None, replace=None):
         super().__init__(workdir, db, bin_path)
         require_program(APACHE)
+        if mode not in APACHE_MODE_DEFINES:
+            raise ValueError(mode)
+        self.mode = mode
+        self.http2 = http2
+        if mode != "fcgid" or http2:
+            self.kind = "apache-" + mode + ("-h2c" if http2 else "")
         self.conf = self.dir / "httpd.conf"
         self.errorlog = self.dir / "apache-error.log"
         self.stderr_path = self.dir / "apache.stderr"
         run = make_dir(self.dir / "run")
         ipc = make_dir(self.dir / "fcgid")
         make_dir(self.dir / "htdocs")
+        listen_tcp = f"127.0.0.1:{free_port()}"
+        listen_socket = str(self.dir / "listen.sock")
         defines = {
             "SSE_URL": self.path,
             "SSE_BIN": bin_path,
@@ -489,11 +750,17 @@ class Apache(Server):
             "SSE_HEARTBEAT": heartbeat,
             "SSE_RETRY": retry,
             "SSE_LOG_LEVEL": log_level,
+            "SSE_LISTEN_TCP": listen_tcp,
+            "SSE_LISTEN_SOCKET": listen_socket,
         }
         if max_stream is not None:
             defines["SSE_MAX_STREAM"] = max_stream
         if max_processes is not None:
             defines["SSE_MAX_PROCESSES"] = max_processes
+        if silence_timeout is not None:
+            defines["SSE_SILENCE_TIMEOUT"] = silence_timeout
+        if busy_timeout is not None:
+            defines["SSE_BUSY_TIMEOUT"] = busy_timeout
         lines = [
             f"ServerRoot {self.dir}",
             "ServerName 127.0.0.1",
@@ -506,6 +773,8 @@ class Apache(Server):
             "User www-data",
             "Group www-data",
         ]
+        if timeout is not None:
+            lines.append(f"Timeout {timeout}")
         lines += [f"LoadModule {m} {APACHE_MODULES}/{f}"
                   for m, f in APACHE_MODS]
         lines += [
@@ -515,25 +784,67 @@ class Apache(Server):
             "    AllowOverride None",
             "    Require all denied",
             "</Directory>",
-            f"FcgidIPCDir {ipc}",
-            f"FcgidProcessTableFile {ipc}/shm",
         ]
+        # mod_fcgid is the example's default: no Define, as a user
+        # who only includes the file.
+        if mode != "fcgid":
+            lines.append(f"Define {APACHE_MODE_DEFINES[mode]}")
+        if http2:
+            lines.append("Define SSE_HTTP2")
         lines += [f"Define {k} {v}" for k, v in defines.items()]
-        lines.append(f"Include {APACHE_EXAMPLE}")
-        # Test only: the same program without authentication, so the
-        # responder's own 401 (no REMOTE_USER) can be seen through Apache.
+        example = APACHE_EXAMPLE
+        if replace:
+            # A deliberately broken copy (the doctor's tests).
+            example = self.dir / "apache-example.conf"
+            example.write_text(replace_once(APACHE_EXAMPLE.read_text(),
+                                            replace, APACHE_EXAMPLE.name))
+        lines.append(f"Include {example}")
+        responder_env = {**sanitizer_env(), **(env or {})}
+        if mode == "fcgid":
+            # mod_fcgid passes its children only FcgidInitialEnv (a later
+            # one for the same name replaces the example's): the
+            # sanitizer options of `make asan`, and env (e.g. SSE_AUTH
+            # jwt).
+            for k, v in responder_env.items():
+                lines.append(f'FcgidInitialEnv {k} "{v}"')
+        elif mode == "cgi" and responder_env:
+            lines.append(f"<Location {self.path}>")
+            lines += [f'    SetEnv {k} "{v}"'
+                      for k, v in responder_env.items()]
+            lines.append("</Location>")
         lines += [
-            f"Alias {self.noauth_path} ${{SSE_BIN}}",
-            f"<Location {self.noauth_path}>",
-            "    SetHandler fcgid-script",
-            "    Options +ExecCGI",
-            "    Require all granted",
-            "</Location>",
+            "<IfModule fcgid_module>",
+            f"    FcgidIPCDir {ipc}",
+            f"    FcgidProcessTableFile {ipc}/shm",
+            "</IfModule>",
+            "<IfModule cgid_module>",
+            f"    ScriptSock {run}/cgisock",
+            "</IfModule>",
         ]
+        if mode == "fcgid":
+            # Test only: the same program without authentication, so
+            # the responder's own 401 (no REMOTE_USER) can be seen
+            # through Apache.
+            lines += [
+                f"Alias {self.noauth_path} ${{SSE_BIN}}",
+                f"<Location {self.noauth_path}>",
+                "    SetHandler fcgid-script",
+                "    Options +ExecCGI",
+                "    Require all granted",
+                "</Location>",
+            ]
         self.conf.write_text("\n".join(lines) + "\n" + extra + "\n")
-        self.logs = Logs(self.errorlog, self.stderr_path)
+        paths = [self.errorlog, self.stderr_path]
+        if mode.startswith("proxy-"):
+            addr = listen_tcp if mode == "proxy-tcp" else listen_socket
+            self.listener = Listener(
+                self.dir, self.db, bin_path, addr, heartbeat=heartbeat,
+                retry=retry, max_stream=max_stream or 0,
+                log_level=log_level, env=env)
+            paths.append(self.listener.stderr_path)
+        self.logs = Logs(*paths)
 
-    def start(self):
+    def env(self):
         env = dict(os.environ)
         run = str(self.dir / "run")
         env.update(APACHE_RUN_DIR=run, APACHE_LOCK_DIR=run,
@@ -541,11 +852,16 @@ class Apache(Server):
                    APACHE_PID_FILE=run + "/apache2.pid",
                    APACHE_RUN_USER="www-data", APACHE_RUN_GROUP="www-data",
                    LANG="C")
+        return env
+
+    def start(self):
+        env = self.env()
         check = subprocess.run([APACHE, "-t", "-f", str(self.conf)],
                                capture_output=True, timeout=30, env=env)
         if check.returncode != 0:
             fail(f"apache2 rejects {self.conf}: "
                  f"{check.stdout.decode()}{check.stderr.decode()}")
+        self._start_listener()
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [APACHE, "-f", str(self.conf), "-DFOREGROUND"],
@@ -553,6 +869,98 @@ class Apache(Server):
                 stderr=subprocess.STDOUT, env=env)
         self._wait_ready(r"resuming normal operations")
         return self
+
+
+def render_nginx(text, values):
+    """Rewrite the value of directives of nginx-example.conf (each must
+    appear exactly once, so a renamed one fails loudly)."""
+    for name, value in values.items():
+        rx = re.compile(rf"^(\s*{re.escape(name)}\s+)([^;{{]*?)(\s*[;{{])",
+                        re.M)
+        hits = rx.findall(text)
+        if len(hits) != 1:
+            fail(f"nginx-example.conf: expected one {name} directive, "
+                 f"found {len(hits)}")
+        text = rx.sub(lambda m: m.group(1) + str(value) + m.group(3), text)
+    return text
+
+
+class Nginx(Server):
+    """nginx from nginx-example.conf (directives rewritten) in front of a
+    Listener on a unix socket."""
+    kind = "nginx"
+
+    def __init__(self, workdir, db, bin_path, htpasswd, heartbeat=1,
+                 retry=1500, max_stream=0, log_level="debug", extra="",
+                 read_timeout=None, replace=None, env=None):
+        super().__init__(workdir, db, bin_path)
+        self.conf = self.dir / "nginx.conf"
+        self.errorlog = self.dir / "error.log"
+        self.stderr_path = self.dir / "nginx.stderr"
+        listen_socket = self.dir / "listen.sock"
+        values = {
+            "listen": f"127.0.0.1:{self.port}",
+            "pid": str(self.dir / "nginx.pid"),
+            "error_log": f"{self.errorlog} info",
+            "access_log": str(self.dir / "access.log"),
+            "auth_basic_user_file": str(htpasswd),
+            "fastcgi_pass": f"unix:{listen_socket}",
+            "location": self.path,
+        }
+        if read_timeout is not None:
+            values["fastcgi_read_timeout"] = read_timeout
+        text = replace_once(NGINX_EXAMPLE.read_text(), replace,
+                            NGINX_EXAMPLE.name)
+        text = render_nginx(text, values)
+        # Test-only additions go inside the http block.
+        text = text.replace("\nhttp {\n", "\nhttp {\n" + extra + "\n", 1)
+        self.conf.write_text(text)
+        self.listener = Listener(self.dir, self.db, bin_path,
+                                 str(listen_socket), heartbeat=heartbeat,
+                                 retry=retry, max_stream=max_stream,
+                                 log_level=log_level, env=env)
+        self.logs = Logs(self.errorlog, self.stderr_path,
+                         self.listener.stderr_path)
+
+    def _args(self):
+        return [NGINX, "-c", str(self.conf), "-p", str(self.dir),
+                "-e", str(self.errorlog)]
+
+    def start(self):
+        require_program(NGINX)
+        check = subprocess.run(self._args() + ["-t"], capture_output=True,
+                               timeout=30)
+        if check.returncode != 0:
+            fail(f"nginx rejects {self.conf}: "
+                 f"{check.stdout.decode()}{check.stderr.decode()}")
+        self._start_listener()
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                self._args() + ["-g", "daemon off;"],
+                stdin=subprocess.DEVNULL, stdout=err,
+                stderr=subprocess.STDOUT)
+        self._wait_ready()
+        return self
+
+
+def run_parallel(jobs, fn, workers=8):
+    """fn(job) for every job in threads; {job: (error text or None,
+    seconds)}. For tests that mostly wait (on servers, on timers), so a
+    matrix of them takes the time of its slowest few."""
+    import concurrent.futures
+    import traceback
+
+    def one(job):
+        t0 = time.monotonic()
+        try:
+            fn(job)
+            return job, (None, time.monotonic() - t0)
+        except BaseException as e:     # pytest.fail raises BaseException
+            return job, ("".join(traceback.format_exception(e)),
+                         time.monotonic() - t0)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(one, jobs))
 
 
 def percentile(sorted_values, q):

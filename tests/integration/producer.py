@@ -8,6 +8,9 @@ plain INSERTs, WAL mode, one transaction per row.
         N rows, SECONDS apart; data is JSON {"seq": i, "t_insert": t},
         t taken just before the commit (--size B adds "pad": B bytes;
         --user - sends to every stream)
+    producer.py DB --json FILE [--interval SECONDS] [--batch N]
+        the rows of FILE, a JSON list of [user, event, data] (null for
+        NULL; any text, CR, LF and NUL included), N rows per transaction
 
 After each commit it prints one JSON line: {"id": ..., "t_commit": ...},
 where t_commit is time.time() right after the commit returned.
@@ -43,7 +46,39 @@ def insert(db, user, event, data):
     return row_id
 
 
+def insert_many(db, rows):
+    """One transaction for rows; one output line per row."""
+    db.execute("BEGIN IMMEDIATE")
+    ids = [db.execute("INSERT INTO outbox (user_id, event, data) "
+                      "VALUES (?, ?, ?)", tuple(row)).lastrowid
+           for row in rows]
+    db.execute("COMMIT")
+    t_commit = time.time()
+    for row_id in ids:
+        print(json.dumps({"id": row_id, "t_commit": t_commit}), flush=True)
+
+
+def main_json(argv):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("db")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--interval", type=float, default=0.0)
+    ap.add_argument("--batch", type=int, default=1)
+    args = ap.parse_args(argv)
+    with open(args.json, encoding="utf-8") as f:
+        rows = json.load(f)
+    db = connect(args.db)
+    for i in range(0, len(rows), args.batch):
+        if i and args.interval:
+            time.sleep(args.interval)
+        insert_many(db, rows[i:i + args.batch])
+    db.close()
+    return 0
+
+
 def main(argv):
+    if len(argv) > 1 and argv[1] == "--json":
+        return main_json(argv)
     if len(argv) > 1 and argv[1] == "--burst":
         ap = argparse.ArgumentParser()
         ap.add_argument("db")

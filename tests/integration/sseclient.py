@@ -18,9 +18,11 @@ processes insert rows.
 """
 
 import base64
+import os
 import select
 import socket
 import struct
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -466,3 +468,145 @@ def request(url, method="GET", headers=None, auth=None, last_event_id=None,
     finally:
         c.close()
     return c
+
+
+class CurlSSEClient(SSEClient):
+    """The same waiting helpers over a `curl -N` child process, for what
+    the socket client does not speak: HTTP/2 (h2c with prior knowledge).
+
+    curl prints the response head (-i) then the body as it arrives;
+    status and headers are those of the final response. complete means
+    curl ended the transfer without an error (exit 0): for HTTP/2 the
+    stream ended with END_STREAM, not a reset.
+    """
+
+    CURL = "/usr/bin/curl"
+
+    def __init__(self, url, headers=None, auth=None, last_event_id=None,
+                 timeout=10.0, http2=True, method="GET"):
+        parts = urllib.parse.urlsplit(url)
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.target = parts.path + ("?" + parts.query if parts.query else "")
+        self.method = method
+        self.lock = threading.Condition()
+        self.parser = EventStreamParser()
+        self.raw = bytearray()
+        self.status = None
+        self.reason = None
+        self.http_version = None
+        self.header_list = []
+        self.headers = {}
+        self.complete = False
+        self.closed = False
+        self.end_time = None
+        self.error = None
+        self.extra_after_end = False
+        self.paused = False
+        self.returncode = None
+        args = [self.CURL, "-sS", "-N", "-i", "--no-progress-meter",
+                "-H", "Accept: text/event-stream",
+                "-H", "Cache-Control: no-cache",
+                "-A", "sse-outbox-tests"]
+        if http2:
+            args.append("--http2-prior-knowledge")
+        if auth is not None:
+            args += ["-u", f"{auth[0]}:{auth[1]}"]
+        if last_event_id is not None:
+            args += ["-H", f"Last-Event-ID: {last_event_id}"]
+        for name, value in (headers or {}).items():
+            args += ["-H", f"{name}: {value}"]
+        if method == "HEAD":
+            args.append("-I")
+        args.append(url)
+        self.sent_at = time.time()
+        self.headers_at = None
+        self._stop = False
+        self._head = b""
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self._thread = threading.Thread(target=self._reader, daemon=True)
+        self._thread.start()
+        if not self.wait(lambda: self.status is not None or self.closed,
+                         timeout):
+            self.close()
+            raise TimeoutError(f"no response headers for {method} {url} "
+                               f"within {timeout} s (curl)")
+        if self.status is None:
+            self.close()
+            raise ResponseError(f"curl ended before headers: {self.error}")
+
+    def _reader(self):
+        fd = self.proc.stdout.fileno()
+        while not self._stop:
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.05)
+            except (OSError, ValueError):
+                break
+            if not ready:
+                continue
+            data = os.read(fd, 65536)
+            now = time.time()
+            with self.lock:
+                if not data:
+                    break
+                self._take(data, now)
+                self.lock.notify_all()
+        rc = self.proc.wait()
+        err = self.proc.stderr.read().decode("utf-8", "replace")
+        with self.lock:
+            self.returncode = rc
+            if rc != 0:
+                self.error = f"curl exit {rc}: {err.strip()}"
+            elif self.status is not None:
+                self.complete = True
+            self._mark_closed()
+
+    def _take(self, data, now):
+        if self.status is not None:
+            self._body(data, now)
+            return
+        self._head += data
+        while self.status is None:
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self._head[:end].decode("latin-1").split("\r\n")
+            self._head = self._head[end + 4:]
+            version, code = head[0].split(" ")[:2]
+            if code.startswith("1"):
+                continue        # 100 Continue and the like
+            self.http_version = version
+            self.status = int(code)
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                self.header_list.append((name.strip(), value.strip()))
+                self.headers[name.strip().lower()] = value.strip()
+            self.headers_at = now
+        if self._head:
+            rest, self._head = self._head, b""
+            self._body(rest, now)
+
+    def _body(self, data, now):
+        self.raw += data
+        if self.status == 200 and self.method == "GET":
+            self.parser.feed(bytes(data), now)
+
+    def _join(self):
+        self._stop = True
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2)
+
+    def close(self):
+        self._join()
+
+    def kill(self):
+        self._join()
