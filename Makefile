@@ -3,6 +3,7 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+PKGDATADIR ?= $(PREFIX)/share/sse-outbox
 CC ?= cc
 CFLAGS ?= -O2 -g
 PYTHON ?= /usr/bin/python3
@@ -28,6 +29,7 @@ SRCS = \
 	fcgi/auth.c \
 	fcgi/buf.c \
 	fcgi/config.c \
+	fcgi/doctor.c \
 	fcgi/hub.c \
 	fcgi/jwt.c \
 	fcgi/log.c \
@@ -46,7 +48,7 @@ SRCS = \
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth stats
+UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -61,9 +63,31 @@ unit_deps_buf = buf
 unit_deps_stats = stats buf
 unit_deps_subs = subs
 unit_deps_transport = transport buf
+unit_deps_doctor = doctor
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
-	install uninstall
+	install uninstall fuzz fuzz-build fuzz-smoke valgrind
+
+# libFuzzer targets (tests/fuzz/): clang, with ASan and UBSan, in their
+# own build directory. `make fuzz` runs each FUZZ_SECONDS; `make test`
+# runs each FUZZ_SMOKE_SECONDS. New inputs go to $(FUZZ_BUILD)/corpus,
+# never into the committed seeds (tests/fuzz/corpus/<target>/).
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) -O1 -g \
+	-fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_TARGETS = sse query last_id jwt
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+fuzz_deps_sse = sse buf
+fuzz_deps_query = request auth jwt buf config
+fuzz_libs_query = $(JWT_LIBS)
+fuzz_deps_last_id = request auth jwt buf config
+fuzz_libs_last_id = $(JWT_LIBS)
+fuzz_deps_jwt = jwt
+fuzz_libs_jwt = $(JWT_LIBS)
 
 all: $(BUILD)/sse-outbox
 
@@ -82,17 +106,81 @@ $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/sse-outbox
+integration: $(BUILD)/sse-outbox tests/browser/node_modules
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) \
 		$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
 
 test: deps
-	$(MAKE) unit integration
+	$(MAKE) unit integration fuzz-smoke valgrind
+
+# The whole suite against a build with AddressSanitizer (and its leak
+# checker) and UndefinedBehaviorSanitizer. Any finding stops the
+# process; its report goes to stderr, which is the web server's error
+# log, and the integration harness fails the test whose servers logged
+# one (the harness also hands these options to mod_fcgid's children).
+ASAN_ENV = \
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_summary=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:print_summary=1
 
 asan sanitize: deps
-	$(MAKE) BUILD=build-asan \
+	$(ASAN_ENV) $(MAKE) BUILD=build-asan \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" unit integration
+
+$(FUZZ_BUILD)/obj/%.o: fcgi/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-MMD -MP -c -o $@ $<
+
+FUZZ_MODULES = sse buf request auth jwt config
+FUZZ_OBJS = $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/%.o)
+.SECONDARY: $(FUZZ_OBJS)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ifcgi \
+		-o $@ $< $(foreach m,$(fuzz_deps_$*),$(FUZZ_BUILD)/obj/$(m).o) \
+		$(fuzz_libs_$*)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target runs for FUZZ_SECONDS from the seeds; the summary line
+# gives the executions it ran clean. A crash stops make, leaving the
+# input in $(FUZZ_BUILD)/crash-* (reproduce: $(FUZZ_BUILD)/fuzz_T FILE).
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		log=$(FUZZ_BUILD)/fuzz_$$t.log; \
+		if ! $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/ \
+			$(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+			>$$log 2>&1; then \
+			tail -n 60 $$log; echo "fuzz_$$t: FAILED (see $$log)"; \
+			exit 1; \
+		fi; \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+		cov=$$(grep -E '^Done|^#[0-9]+.*DONE' $$log | tail -n 1); \
+		echo "fuzz_$$t: $$runs executions in $(FUZZ_SECONDS) s, no" \
+			"failure ($$cov)"; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# The request path as CGI under valgrind --leak-check=full: refusals,
+# HEAD, a replaying stream ended by SIGTERM, token and --check.
+valgrind: $(BUILD)/sse-outbox
+	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) \
+		$(PYTHON) -m pytest -v -p no:cacheprovider tests/valgrind
+
+# playwright-core and eventsource for the browser tests, as locked in
+# tests/browser/package-lock.json. The browser is Debian's chromium (in
+# DEB_PACKAGES): nothing downloads one.
+tests/browser/node_modules: tests/browser/package.json \
+		tests/browser/package-lock.json
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+		npm ci --no-audit --no-fund
+	@touch $@
 
 demo: deps all
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) $(PYTHON) demo/run_demo.py
@@ -107,7 +195,8 @@ bench: deps all $(BUILD)/sse_load
 DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \
 	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
-	python3-jwt curl
+	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
+	php-sqlite3 man-db
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -119,13 +208,22 @@ deps:
 			--no-install-recommends $$missing; \
 	fi
 
+INSTALLED = $(DESTDIR)$(BINDIR)/sse-outbox \
+	$(DESTDIR)$(MANDIR)/man1/sse-outbox.1 \
+	$(DESTDIR)$(PKGDATADIR)/schema.sql $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
+
 install: $(BUILD)/sse-outbox
 	install -D -m 0755 $(BUILD)/sse-outbox $(DESTDIR)$(BINDIR)/sse-outbox
+	install -D -m 0644 sse-outbox.1 $(DESTDIR)$(MANDIR)/man1/sse-outbox.1
+	install -D -m 0644 sql/schema.sql $(DESTDIR)$(PKGDATADIR)/schema.sql
+	install -D -m 0644 sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sse-outbox
+	rm -f $(INSTALLED)
+	rmdir $(DESTDIR)$(PKGDATADIR) 2>/dev/null || true
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(OBJS:.o=.d)
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d)

@@ -222,6 +222,19 @@ hub_destroy(struct hub *hub, struct stream *s, const char *why)
 	atomic_fetch_sub(&hub->slots, 1);
 }
 
+/*
+ * What tells that the peer left. FastCGI: the web server half-closes the
+ * connection when its client leaves. CGI: no RDHUP, because Apache's
+ * mod_cgid hands the script one socket as stdin and stdout and
+ * half-closes it once the request is sent; a real close still raises
+ * EPOLLHUP or EPOLLERR, which epoll always reports.
+ */
+static uint32_t
+hub_hangup_events(const struct stream *s)
+{
+	return s->tr.fastcgi ? EPOLLRDHUP : 0;
+}
+
 static void
 hub_set_want_out(struct hub *hub, struct stream *s, int want)
 {
@@ -229,7 +242,7 @@ hub_set_want_out(struct hub *hub, struct stream *s, int want)
 
 	if (s->want_out == want || s->tr.fd < 0)
 		return;
-	ev.events = EPOLLRDHUP | (want ? EPOLLOUT : 0);
+	ev.events = hub_hangup_events(s) | (want ? EPOLLOUT : 0);
 	ev.data.ptr = s;
 	if (epoll_ctl(hub->ep, EPOLL_CTL_MOD, s->tr.fd, &ev) == 0)
 		s->want_out = want;
@@ -525,7 +538,7 @@ hub_adopt(struct hub *hub, struct stream *s, double now)
 			return;
 		}
 	}
-	ev.events = EPOLLRDHUP;
+	ev.events = hub_hangup_events(s);
 	ev.data.ptr = s;
 	/* stdout may be a regular file in a manual CGI run: not pollable. */
 	if (epoll_ctl(hub->ep, EPOLL_CTL_ADD, s->tr.fd, &ev) == -1 &&

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "doctor.h"
 #include "jwt.h"
 #include "log.h"
 #include "outbox.h"
@@ -40,6 +41,8 @@ main_usage(FILE *f)
 	    "       sse-outbox token --user U [--ttl SECONDS] "
 	    "[--channel KEY]...\n"
 	    "       sse-outbox prune --older-than SECONDS\n"
+	    "       sse-outbox doctor URL [--token T | --user U | "
+	    "--basic U:P]\n"
 	    "       sse-outbox --help | --version\n"
 	    "\n"
 	    "Streams each user's rows of an SQLite outbox table as "
@@ -68,6 +71,17 @@ main_usage(FILE *f)
 	    "31536000)\n"
 	    "  --channel KEY   a further recipient key it grants (repeat, "
 	    "at most 15)\n"
+	    "\n"
+	    "Diagnosis (run on the server, against the local http:// "
+	    "address):\n"
+	    "  doctor URL      ask for a probe stream and tell whether the "
+	    "web server\n"
+	    "                  passes events on at once, and what to change "
+	    "if not;\n"
+	    "                  --token T (jwt), --user U (query) or --basic "
+	    "U:P (Basic\n"
+	    "                  auth in the web server); exit 0 streaming, 1 "
+	    "buffered, 2 error\n"
 	    "\n"
 	    "Retention (run from cron as a user who may write SSE_DB):\n"
 	    "  prune --older-than SECONDS\n"
@@ -373,6 +387,8 @@ main(int argc, char **argv)
 		return main_token(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "prune") == 0)
 		return main_prune(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+		return doctor_main(argc - 2, argv + 2);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

@@ -243,10 +243,9 @@ server_handle(struct server *srv, const struct request *r,
 	char *reset = NULL;
 	int head = request_method_of(r->method) == REQUEST_HEAD;
 
-	/* "stats=" and "stats=1" too: Prometheus's params add the '='. */
-	if (cfg->stats && r->query && (strcmp(r->query, "stats") == 0 ||
-	    strcmp(r->query, "stats=") == 0 ||
-	    strcmp(r->query, "stats=1") == 0) &&
+	/* Exactly "stats", so that the web server rules that restrict it
+	 * (README, Stats) can match it exactly too. */
+	if (cfg->stats && r->query && strcmp(r->query, "stats") == 0 &&
 	    request_method_of(r->method) != REQUEST_OTHER) {
 		server_stats(srv, tr, head);
 		return 0;

@@ -4,6 +4,8 @@ timeouts that fit together, and documenting every setting."""
 import re
 import subprocess
 
+import pytest
+
 import harness
 
 
@@ -25,9 +27,12 @@ def apache_defaults(text):
 
 
 def apache_directive(text, name):
+    """The value of a directive that appears once, its ${DEFINE}s
+    replaced by the example's defaults."""
     m = re.findall(rf"^\s*{name}\s+(\S+)", text, re.M)
     assert len(m) == 1, (name, m)
-    return m[0]
+    d = apache_defaults(text)
+    return re.sub(r"\$\{(\w+)\}", lambda v: d[v.group(1)], m[0])
 
 
 def test_apache_example_lists_every_setting_and_default(responder):
@@ -53,32 +58,111 @@ def test_apache_example_timeouts_fit_together():
     assert int(d["SSE_HEARTBEAT"]) * 2 <= io, (d, io)
     for env in ("SSE_DB", "SSE_AUTH", "SSE_HEARTBEAT", "SSE_MAX_STREAM"):
         assert re.search(rf"^FcgidInitialEnv {env} ", text, re.M), env
+        assert re.search(rf"^\s*SetEnv {env} ", text, re.M), env  # CGI
     assert re.search(r"^FcgidInitialEnv SSE_AUTH remote-user$", text, re.M)
+    # Every silence limit Apache applies to the responder is the same
+    # one, and the proxies flush each packet.
+    silence = int(d["SSE_SILENCE_TIMEOUT"])
+    assert io == silence
+    assert int(apache_directive(text, "CGIDScriptTimeout")) == silence
+    proxies = re.findall(r"^\s*ProxyPass (\S+) (.*)$", text, re.M)
+    assert len(proxies) == 2, proxies
+    for target, params in proxies:
+        assert "flushpackets=on" in params.split(), params
+        assert "timeout=${SSE_SILENCE_TIMEOUT}" in params.split(), params
+        assert "enablereuse" not in params
+    # The compression filters stay off the stream in every way.
+    assert re.search(r"^\s*SetEnv no-gzip 1$", text, re.M)
 
 
-def test_apache_example_is_valid_as_shipped(base_dir):
-    """Only the modules it needs loaded, nothing overridden."""
+@pytest.mark.parametrize("defines", [
+    [], ["SSE_MODE_FCGID"], ["SSE_MODE_PROXY_TCP"], ["SSE_MODE_PROXY_UNIX"],
+    ["SSE_MODE_CGI"], ["SSE_HTTP2"], ["SSE_MODE_PROXY_UNIX", "SSE_HTTP2"],
+])
+def test_apache_example_is_valid_as_shipped(base_dir, defines):
+    """Each way, as a user picks it with -D: only the base modules
+    loaded (the example loads its way's module), nothing overridden."""
     harness.require_program(harness.APACHE)
-    conf = base_dir / "apache-as-shipped.conf"
-    mods = [m for m in harness.APACHE_MODS if m[0] not in
-            ("fcgid_module",)]     # the example loads it when missing
+    conf = base_dir / f"apache-as-shipped-{'-'.join(defines)}.conf"
     lines = [f"ServerRoot {base_dir}", "ServerName 127.0.0.1",
              "Listen 127.0.0.1:1", "ErrorLog /dev/null"]
     lines += [f"LoadModule {m} {harness.APACHE_MODULES}/{f}"
-              for m, f in mods]
+              for m, f in harness.APACHE_MODS]
     lines.append(f"Include {harness.APACHE_EXAMPLE}")
     conf.write_text("\n".join(lines) + "\n")
-    p = subprocess.run([harness.APACHE, "-t", "-D", "DUMP_RUN_CFG", "-f",
-                        str(conf)], capture_output=True, timeout=30)
+    args = [harness.APACHE, "-t", "-D", "DUMP_RUN_CFG", "-D",
+            "DUMP_MODULES", "-f", str(conf)]
+    for d in defines:
+        args += ["-D", d]
+    p = subprocess.run(args, capture_output=True, timeout=30)
     out = p.stdout.decode() + p.stderr.decode()
     assert p.returncode == 0, out
     assert "Define: SSE_DB=/var/lib/myapp/app.db" in out, out
+    mode = next((d for d in defines if d.startswith("SSE_MODE_")),
+                "SSE_MODE_FCGID")
+    want = {"SSE_MODE_FCGID": "fcgid_module",
+            "SSE_MODE_PROXY_TCP": "proxy_fcgi_module",
+            "SSE_MODE_PROXY_UNIX": "proxy_fcgi_module",
+            "SSE_MODE_CGI": "cgid_module"}[mode]
+    assert f" {want} " in out, out
+    for other in {"fcgid_module", "proxy_fcgi_module", "cgid_module"} - \
+            {want}:
+        assert f" {other} " not in out, (other, out)
+    assert (" http2_module " in out) == ("SSE_HTTP2" in defines), out
 
 
 def test_lighttpd_example_is_valid_as_shipped():
     harness.require_program(harness.LIGHTTPD)
     p = subprocess.run([harness.LIGHTTPD, "-tt", "-f",
                         str(harness.LIGHTTPD_EXAMPLE)],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("section", harness.Lighttpd.MODES)
+def test_lighttpd_example_sections(base_dir, section):
+    """Each section, switched on the way a user would (uncommented, the
+    others commented out), is valid and is the only handler."""
+    text = harness.select_sections(harness.LIGHTTPD_EXAMPLE.read_text(),
+                                   section, "lighttpd-example.conf")
+    conf = base_dir / f"lighttpd-{section}.conf"
+    conf.write_text(text)
+    p = subprocess.run([harness.LIGHTTPD, "-tt", "-f", str(conf)],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    active = [line for line in text.splitlines()
+              if line and not line.lstrip().startswith("#")]
+    handlers = [line for line in active
+                if line.startswith(("fastcgi.server", "\tcgi.assign"))]
+    assert len(handlers) == 1, handlers
+    assert ("bin-path" in "\n".join(active)) == (section == "fastcgi-spawn")
+    if section == "fastcgi-spawn":
+        # As shipped, this is the active one.
+        assert text == harness.LIGHTTPD_EXAMPLE.read_text()
+
+
+def test_nginx_example(base_dir):
+    """Valid for nginx (paths moved into a scratch directory), with the
+    settings an event stream needs."""
+    harness.require_program(harness.NGINX)
+    text = harness.NGINX_EXAMPLE.read_text()
+    for directive, value in (("fastcgi_buffering", "off"),
+                             ("gzip", "off"),
+                             ("fastcgi_read_timeout", "60s")):
+        assert re.search(rf"^\s*{directive} {value};", text, re.M), directive
+    for absent in ("fastcgi_keep_conn", "fastcgi_ignore_client_abort on",
+                   "fastcgi_ignore_headers"):
+        assert not re.search(rf"^\s*{absent}", text, re.M), absent
+    assert re.search(r"^worker_shutdown_timeout \d+s;", text, re.M)
+    d = harness.make_dir(base_dir / "nginx-check")
+    conf = d / "nginx.conf"
+    conf.write_text(harness.render_nginx(text, {
+        "pid": str(d / "nginx.pid"),
+        "error_log": str(d / "error.log"),
+        "access_log": str(d / "access.log"),
+    }))
+    p = subprocess.run([harness.NGINX, "-t", "-c", str(conf), "-p",
+                        str(d), "-e", str(d / "error.log")],
                        capture_output=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
 
