@@ -237,6 +237,7 @@ $HTTP["url"] == "/sse" {{
     "bin-environment"   => (
       "SSE_DB"        => {conf_str(db)},
       "SSE_AUTH"      => "query",
+      "SSE_ANNOUNCE_START" => "1",
       "SSE_HEARTBEAT" => {conf_str(heartbeat)},
       "SSE_LOG_LEVEL" => {conf_str(log_level)}{optional}
     )

@@ -59,6 +59,9 @@ static const struct config_param config_params[] = {
 	{ "SSE_STATS", CONFIG_LONG, OFF(stats), "0", 0, 1,
 	    "1 = answer GET ?stats with Prometheus text (restrict it in the "
 	    "web server)" },
+	{ "SSE_ANNOUNCE_START", CONFIG_LONG, OFF(announce_start), "0", 0, 1,
+	    "1 = send a client without a resume point an id-only block with "
+	    "its start, so a reconnect before the first row loses nothing" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL },
 };
 

@@ -30,6 +30,7 @@ struct config {
 	long max_per_user;	/* SSE_MAX_PER_USER, 0 = no limit */
 	char *cors_origins;	/* SSE_CORS_ORIGINS: allowed Origins */
 	long stats;		/* SSE_STATS: 1 = answer ?stats */
+	long announce_start;	/* SSE_ANNOUNCE_START: 1 = id-only block */
 };
 
 /*

@@ -310,7 +310,7 @@ server_handle(struct server *srv, const struct request *r,
 		return 0;
 	}
 	s->reset = reset;
-	s->announce = !spec.has_resume;
+	s->announce = cfg->announce_start && !spec.has_resume;
 	if (hub_claim_user(srv->hub, s, cfg->max_per_user) == -1) {
 		hub_release_slot(srv->hub);
 		snprintf(err, sizeof(err), "user=%s holds SSE_MAX_PER_USER "

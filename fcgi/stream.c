@@ -101,8 +101,9 @@ stream_frame_head(struct stream *s, const struct config *cfg,
 			(void)sse_append_padding(&head, padding);
 		(void)sse_append_retry(&head, cfg->retry);
 		/*
-		 * A client that came without a resume point learns where it
-		 * starts: a block with only "id:" sets the browser's last
+		 * With SSE_ANNOUNCE_START=1, a client that came without a
+		 * resume point learns where it starts: a block with only
+		 * "id:" sets the browser's last
 		 * event id without firing an event (HTML, "dispatch the
 		 * event", steps 1-2). Should the connection drop before the
 		 * first row, the reconnect then resumes here instead of at

@@ -20,7 +20,6 @@ STREAM_HEAD = (b"Status: 200 OK\r\n"
                b"\r\n")
 # mod_cgid holds a small first body; a 2 KB comment gets it streaming.
 PADDING = b":" + b" " * 2048 + b"\n"
-START = b"id: 0\n\n"       # where a stream without a resume point starts
 
 _n = itertools.count(1)
 
@@ -97,9 +96,6 @@ def test_cgi_stream_bytes(responder, cgi_dir):
     try:
         head = read_exact(p.stdout, len(STREAM_HEAD + PADDING) + 13)
         assert head == STREAM_HEAD + PADDING + b"retry: 2500\n\n"
-        # No resume point: the start is announced (an id-only block, not
-        # an event), so a reconnect before the first row loses nothing.
-        assert read_exact(p.stdout, len(START)) == START
         assert nothing_more(p.stdout, 0.2)
         ids = harness.produce_ids(
             db,
@@ -125,12 +121,27 @@ def test_cgi_stream_bytes(responder, cgi_dir):
         stop(p)
 
 
+def test_cgi_announce_start_bytes(responder, cgi_dir):
+    """SSE_ANNOUNCE_START=1: a client without a resume point is told where
+    it starts (an id-only block: no event fires, the browser's last event
+    id is set), so a reconnect before the first row loses nothing."""
+    db = cgi_dir / "app.db"
+    harness.produce_ids(db, ("alice", "m", "before"))
+    p = start_cgi(responder, cgi_env(db, SSE_ANNOUNCE_START="1"))
+    try:
+        head = read_exact(p.stdout, len(STREAM_HEAD + PADDING) + 13)
+        assert head == STREAM_HEAD + PADDING + b"retry: 2500\n\n"
+        assert read_exact(p.stdout, len(b"id: 1\n\n")) == b"id: 1\n\n"
+        assert nothing_more(p.stdout, 0.2)
+    finally:
+        stop(p)
+
+
 def test_cgi_heartbeat_bytes(responder, cgi_dir):
     p = start_cgi(responder, cgi_env(cgi_dir / "app.db", SSE_HEARTBEAT="1"))
     try:
         head = read_exact(p.stdout, len(STREAM_HEAD + PADDING) + 13)
         assert head.endswith(b"retry: 2500\n\n")
-        assert read_exact(p.stdout, len(START)) == START
         t0 = time.monotonic()
         assert read_exact(p.stdout, 2, timeout=3) == b":\n"
         print(f"cgi: first heartbeat after {time.monotonic() - t0:.2f} s")

@@ -143,7 +143,9 @@ class SseReader:
             assert line, "stream ended"
             line = line.decode("utf-8").rstrip("\n")
             if line == "":
-                if data or "id" in fields or "event" in fields:
+                # HTML: an empty data buffer dispatches nothing (an
+                # id-only block just sets the last event id).
+                if data:
                     fields["data"] = "\n".join(data)
                     return fields
                 fields = {}
