@@ -160,9 +160,13 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None):
     """
     base = load.count()
     cpu0 = sum(cpu_seconds(p) for p in pids)
+    t0 = time.monotonic()
     singles = produce(db, "single", str(rows), str(rate), str(n))
     load.wait_count(base + rows, 10)
     cpu1 = sum(cpu_seconds(p) for p in pids)
+    if os.environ.get("BENCH_DEBUG"):
+        print("debug: %d pids, %.1f s CPU in %.1f s" % (
+            len(pids), cpu1 - cpu0, time.monotonic() - t0))
     bcasts = []
     bcpu_ours, bcpu_relay, bcpu_client = [], [], []
     for _ in range(5):

@@ -32,14 +32,26 @@
 /*
  * A write to the -wal raises inotify before the writer updates the
  * wal-index in -shm, which raises nothing; a read in that gap sees no new
- * row. So after each notification the hub probes PRAGMA data_version (a
- * few microseconds) again and again while a writer still holds SQLite's
- * write lock, at delays doubling from HUB_PROBE_FIRST up to HUB_PROBE_MAX,
- * and stops once the lock is free and the probe has seen the commit. When
- * the lock cannot be inspected it probes on a fixed doubling schedule.
+ * row. So after each notification the hub looks at SQLite's WAL write
+ * lock (one F_GETLK) again and again, at delays doubling from
+ * HUB_PROBE_FIRST to HUB_PROBE_MAX (HUB_PROBE_SLOW once the lock has
+ * been held for HUB_PROBE_LONG), and probes PRAGMA data_version (a read
+ * transaction) once the lock is free, then stops. While the lock stays
+ * held it still probes every HUB_PROBE_HELD, so that a commit just before
+ * a long transaction does not wait for it. When the lock cannot be
+ * inspected it probes on a doubling schedule up to HUB_PROBE_BLIND_LAST.
+ * Cheap looks matter: under mod_fcgid every process has its own watcher,
+ * so every commit is looked at by every process; a process with at most
+ * one stream (mod_fcgid, CGI) therefore starts looking after
+ * HUB_PROBE_FIRST_ALONE, which saves two hundred processes a dozen
+ * wake-ups per commit for a millisecond of latency.
  */
 #define HUB_PROBE_FIRST 0.00005
+#define HUB_PROBE_FIRST_ALONE 0.001	/* first look with <= 1 stream */
 #define HUB_PROBE_MAX 0.001
+#define HUB_PROBE_LONG 0.02
+#define HUB_PROBE_SLOW 0.05
+#define HUB_PROBE_HELD 0.008
 #define HUB_PROBE_BLIND_LAST 0.2
 
 static char hub_tag_wake;	/* epoll data for the wake eventfd */
@@ -82,6 +94,8 @@ struct hub {
 	double probe_at;		/* next probe while a commit is in
 					 * flight; 0 = none */
 	double probe_gap;		/* its current delay */
+	double probe_since;		/* the notification that started it */
+	double probe_last;		/* last data_version probe */
 	double next_poll;		/* next data_version poll */
 	long long data_version;
 	double next_sweep;
@@ -675,18 +689,28 @@ hub_poll(struct hub *hub, double now)
 		/* Look at the lock first: free before the probe means the
 		 * probe saw every commit that had been written. */
 		int active = hub->watch ? watch_writer_active(hub->watch) : -1;
+		double cap = now - hub->probe_since < HUB_PROBE_LONG ?
+		    HUB_PROBE_MAX : HUB_PROBE_SLOW;
 
 		hub->probe_now = 0;
-		hub_probe(hub, now);
+		if (active == 0 && hub->probe_at > 0) {
+			/* Woken by a write and the writer is done: read the
+			 * rows at once (one transaction, not two). */
+			hub->check_now = 1;
+		} else if (active != 1 ||
+		    now - hub->probe_last >= HUB_PROBE_HELD) {
+			hub->probe_last = now;
+			hub_probe(hub, now);
+		}
 		if (active == 0 || (active == -1 &&
 		    hub->probe_gap >= HUB_PROBE_BLIND_LAST)) {
 			hub->probe_at = 0;
 			return;
 		}
-		if (active == 1 && hub->probe_gap >= HUB_PROBE_MAX)
-			hub->probe_gap = HUB_PROBE_MAX;
 		hub->probe_at = now + hub->probe_gap;
 		hub->probe_gap *= 2;
+		if (active == 1 && hub->probe_gap > cap)
+			hub->probe_gap = cap;
 	}
 }
 
@@ -934,8 +958,20 @@ hub_on_event(struct hub *hub, struct epoll_event *ev, double now)
 		if (mask & WATCH_COMMIT) {
 			atomic_fetch_add_explicit(&hub->n_wakeups, 1,
 			    memory_order_relaxed);
-			hub->probe_now = 1;
-			hub->probe_gap = HUB_PROBE_FIRST;
+			hub->probe_since = now;
+			hub->probe_last = 0;
+			if (hub->nstreams > 1) {
+				hub->probe_now = 1;
+				hub->probe_gap = HUB_PROBE_FIRST;
+			} else if (hub->probe_at == 0) {
+				/* Spread over a few ms: hundreds of processes
+				 * opening read transactions at the same
+				 * instant contend for SQLite's five WAL read
+				 * marks. */
+				hub->probe_at = now + HUB_PROBE_FIRST_ALONE *
+				    (1.0 + (double)(random() % 2000) / 1000.0);
+				hub->probe_gap = HUB_PROBE_FIRST_ALONE;
+			}
 		}
 		return;
 	}

@@ -348,12 +348,34 @@ static const char sql_prune_record[] =
     "INSERT INTO outbox_meta (key, value) VALUES ('pruned_through', ?1)"
     " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)";
 
+/*
+ * Run sql with ?1 = arg to its end; with out, the first column of its one
+ * row goes there. 0, or -1 (the error stays in db).
+ */
+static int
+outbox_run_int64(sqlite3 *db, const char *sql, long long arg,
+    long long *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && out) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int
 outbox_prune(const char *path, long long age, long long now,
     long long *deleted, long long *through, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
 	*deleted = 0;
@@ -370,33 +392,16 @@ outbox_prune(const char *path, long long age, long long now,
 		outbox_fail(db, "starting the transaction", err, errlen);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, sql_prune_find, -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (outbox_run_int64(db, sql_prune_find, now - age, through) == -1)
 		goto fail;
-	sqlite3_bind_int64(st, 1, now - age);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto fail;
-	*through = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
 	if (*through > 0) {
-		if (sqlite3_prepare_v2(db, sql_prune_delete, -1, &st, NULL) !=
-		    SQLITE_OK)
-			goto fail;
-		sqlite3_bind_int64(st, 1, *through);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		if (outbox_run_int64(db, sql_prune_delete, *through, NULL) ==
+		    -1)
 			goto fail;
 		*deleted = sqlite3_changes(db);
-		sqlite3_finalize(st);
-		st = NULL;
-		if (sqlite3_prepare_v2(db, sql_prune_record, -1, &st, NULL) !=
-		    SQLITE_OK)
+		if (outbox_run_int64(db, sql_prune_record, *through, NULL) ==
+		    -1)
 			goto fail;
-		sqlite3_bind_int64(st, 1, *through);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto fail;
-		sqlite3_finalize(st);
-		st = NULL;
 	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
@@ -406,7 +411,6 @@ fail:
 	outbox_fail(db, "pruning (is sql/schema.sql applied?)", err, errlen);
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
-	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
 }
