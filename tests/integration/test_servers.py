@@ -367,7 +367,9 @@ def check_busy_timeout_sigterm(p):
         lasted = c.end_time - c.headers_at
         p.note(f"FcgidBusyTimeout 3: ended after {lasted:.1f} s, "
                f"complete={c.complete}")
-        assert lasted >= 3, lasted
+        # mod_fcgid counts from when it took the request, a little
+        # before the client's clock started: allow for it.
+        assert lasted >= 2.5, lasted
         assert c.complete, c.describe()
         assert b"<html" not in bytes(c.raw).lower(), c.describe()
         srv.logs.wait_for(r"ending stream: shutting down", mark)
