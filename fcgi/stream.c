@@ -177,8 +177,10 @@ stream_user_for_log(const char *user, size_t len)
 			o += 4;
 		}
 	}
-	if (i < len)
-		memcpy(out + o, "...", 3), o += 3;
+	if (i < len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
 	out[o] = '\0';
 	return out;
 }
