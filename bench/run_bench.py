@@ -133,6 +133,26 @@ class Load:
             self.p.wait()
 
 
+def teardown(load, procs, work):
+    """Stop the client, then each server we started (SIGTERM, then KILL
+    after 15 s), and remove the work directory unless BENCH_KEEP is set."""
+    if load:
+        load.close()
+    for p in procs:
+        if not p:
+            continue
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if os.environ.get("BENCH_KEEP"):
+        print("kept", work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def produce(db, *args):
     out = subprocess.run([sys.executable, PRODUCER, db] + list(args),
                          capture_output=True, text=True, check=True).stdout
@@ -264,18 +284,7 @@ def bench_lighttpd(n):
                     "empty_kib": empty})
         return fig
     finally:
-        if load:
-            load.close()
-        srv.send_signal(signal.SIGTERM)
-        try:
-            srv.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            srv.wait()
-        if os.environ.get("BENCH_KEEP"):
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        teardown(load, [srv], work)
 
 
 NGINX_CONF = """
@@ -332,17 +341,7 @@ def bench_nginx(n):
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu})
         return fig
     finally:
-        if load:
-            load.close()
-        for p in (srv, resp):
-            if p:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        teardown(load, [srv, resp], work)
 
 
 APACHE_CONF = """
@@ -411,15 +410,7 @@ def bench_fcgid(n):
         fig["procs"] = len(pids)
         return fig
     finally:
-        if load:
-            load.close()
-        srv.send_signal(signal.SIGTERM)
-        try:
-            srv.wait(15)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            srv.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        teardown(load, [srv], work)
 
 
 def main():

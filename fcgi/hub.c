@@ -88,6 +88,7 @@ struct hub {
 	struct stream *dead;		/* ended; freed at the end of a turn */
 
 	long long cursor;		/* highest id the watcher has read */
+	long long pruned;		/* outbox_meta pruned_through, this turn */
 	int cursor_known;
 	int check_now;			/* read the outbox this turn */
 	int probe_now;			/* read it if data_version moved */
@@ -446,43 +447,44 @@ hub_on_backlog_row(void *ctx, const struct outbox_row *row)
 /*
  * A stream that is behind may fall below what `sse-outbox prune` deleted
  * while it waits: tell it with a reset event, as a reconnect would be
- * told, rather than skip the rows in silence. -1 when the stream ended.
+ * told, rather than skip the rows in silence. hub->pruned is read once a
+ * turn (hub_read_pruned). -1 when the stream ended.
  */
 static int
 hub_check_pruned(struct hub *hub, struct stream *s)
 {
-	char err[OUTBOX_ERR_LEN];
 	char data[160];
-	long long high;
-	long long pruned;
-	struct buf ev;
-	int rc;
 
-	if (outbox_history(hub->ob, &high, &pruned, err, sizeof(err)) == -1) {
-		log_warnx("req=%lu %s; ending the stream so the client "
-		    "resumes", s->serial, err);
-		hub_end_stream(hub, s, "database error");
-		return -1;
-	}
-	if (s->last_id >= pruned)
+	if (s->last_id >= hub->pruned)
 		return 0;
-	snprintf(data, sizeof(data), "{\"reason\":\"pruned\","
-	    "\"last_event_id\":%lld,\"pruned_through\":%lld}", s->last_id,
-	    pruned);
+	stream_reset_data(data, sizeof(data), "pruned", s->last_id,
+	    "pruned_through", hub->pruned);
 	log_info("req=%lu fell behind pruned id %lld: sending reset",
-	    s->serial, pruned);
-	buf_init(&ev, 512);
-	rc = sse_append_event(&ev, -1, "reset", 5, data, strlen(data), NULL);
-	if (rc == 0)
-		rc = stream_frame(s, ev.data, ev.len);
-	buf_free(&ev);
-	if (rc == -1) {
+	    s->serial, hub->pruned);
+	if (stream_frame_reset(s, data) == -1) {
 		hub_destroy(hub, s, "out of memory");
 		return -1;
 	}
-	s->last_id = pruned;
+	s->last_id = hub->pruned;
 	hub_mark_dirty(hub, s);
 	return 0;
+}
+
+/* Before a turn's catch-up batches: how far prune went, one query. */
+static void
+hub_read_pruned(struct hub *hub, double now)
+{
+	char err[OUTBOX_ERR_LEN];
+	long long high;
+
+	if (hub_open_outbox(hub, now) == -1)
+		return;
+	if (outbox_history(hub->ob, &high, &hub->pruned, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("%s; ending streams so clients resume", err);
+		hub_close_outbox(hub);
+		hub_end_all(hub, "database error");
+	}
 }
 
 /* One bounded batch of a stream's own rows, up to the watcher's cursor. */
@@ -528,9 +530,7 @@ static void
 hub_adopt(struct hub *hub, struct stream *s, double now)
 {
 	struct epoll_event ev = { 0 };
-	size_t padding = s->in_dirty;	/* carried from hub_submit */
 
-	s->in_dirty = 0;
 	s->prev = s->next = s;
 	s->started = now;
 	s->last_out = now;
@@ -560,7 +560,7 @@ hub_adopt(struct hub *hub, struct stream *s, double now)
 		log_warn("req=%lu epoll_ctl", s->serial);
 	log_debug("req=%lu user=%s stream opened after id %lld", s->serial,
 	    stream_user_for_log(s->user, s->user_len), s->last_id);
-	if (stream_frame_head(s, hub->cfg, padding) == -1) {
+	if (stream_frame_head(s, hub->cfg, s->padding) == -1) {
 		hub_destroy(hub, s, "out of memory");
 		return;
 	}
@@ -848,12 +848,10 @@ hub_free(struct hub *hub)
 }
 
 void
-hub_submit(struct hub *hub, struct stream *s, size_t padding)
+hub_submit(struct hub *hub, struct stream *s)
 {
 	uint64_t one = 1;
 
-	/* in_dirty carries the padding until the hub adopts the stream. */
-	s->in_dirty = (int)padding;
 	pthread_mutex_lock(&hub->lock);
 	s->submit_next = hub->submitted;
 	hub->submitted = s;
@@ -1004,6 +1002,8 @@ hub_turn(struct hub *hub, double now)
 		hub->check_now = 0;
 		hub_read_new_rows(hub, now);
 	}
+	if (hub->catchup)
+		hub_read_pruned(hub, now);
 	list = hub->catchup;
 	hub->catchup = NULL;
 	while (list) {

@@ -19,10 +19,9 @@ void hub_free(struct hub *hub);
 
 /*
  * Hand an accepted stream to the hub (thread-safe). The hub frames its
- * head, replays its rows, and owns it from here on. padding is the size
- * of the opening comment some servers need (0 for none).
+ * head (with s->padding), replays its rows, and owns it from here on.
  */
-void hub_submit(struct hub *hub, struct stream *s, size_t padding);
+void hub_submit(struct hub *hub, struct stream *s);
 
 /*
  * Run the loop until hub_shutdown was called and every stream ended; with

@@ -206,13 +206,11 @@ server_start_point(struct outbox *ob, const struct request_spec *spec,
 	}
 	*start = spec->resume;
 	if (spec->resume < pruned)
-		snprintf(data, sizeof(data), "{\"reason\":\"pruned\","
-		    "\"last_event_id\":%lld,\"pruned_through\":%lld}",
-		    spec->resume, pruned);
+		stream_reset_data(data, sizeof(data), "pruned", spec->resume,
+		    "pruned_through", pruned);
 	else if (spec->resume > high)
-		snprintf(data, sizeof(data), "{\"reason\":\"unknown-id\","
-		    "\"last_event_id\":%lld,\"newest_id\":%lld}",
-		    spec->resume, high);
+		stream_reset_data(data, sizeof(data), "unknown-id",
+		    spec->resume, "newest_id", high);
 	else
 		return 0;
 	/* Another database's id: everything here is new to the client.
@@ -337,7 +335,8 @@ server_handle(struct server *srv, const struct request *r,
 		    spec.resume, reset);
 	if (fcntl(tr->fd, F_SETFL, fcntl(tr->fd, F_GETFL) | O_NONBLOCK) == -1)
 		log_warn("req=%lu fcntl O_NONBLOCK", serial);
-	hub_submit(srv->hub, s, padding);
+	s->padding = padding;
+	hub_submit(srv->hub, s);
 	return 1;
 }
 

@@ -69,6 +69,34 @@ stream_frame(struct stream *s, const char *p, size_t n)
 	return transport_frame(&s->tr, &s->wire, p, n);
 }
 
+static int
+stream_append_reset(struct buf *b, const char *data)
+{
+	return sse_append_event(b, -1, "reset", 5, data, strlen(data), NULL);
+}
+
+void
+stream_reset_data(char *out, size_t size, const char *reason,
+    long long last_id, const char *what, long long value)
+{
+	snprintf(out, size, "{\"reason\":\"%s\",\"last_event_id\":%lld,"
+	    "\"%s\":%lld}", reason, last_id, what, value);
+}
+
+int
+stream_frame_reset(struct stream *s, const char *data)
+{
+	struct buf ev;
+	int rc;
+
+	buf_init(&ev, 512);
+	rc = stream_append_reset(&ev, data);
+	if (rc == 0)
+		rc = stream_frame(s, ev.data, ev.len);
+	buf_free(&ev);
+	return rc;
+}
+
 int
 stream_frame_head(struct stream *s, const struct config *cfg,
     size_t padding)
@@ -115,8 +143,7 @@ stream_frame_head(struct stream *s, const struct config *cfg,
 			(void)buf_append_str(&head, "\n\n");
 		}
 		if (s->reset)
-			(void)sse_append_event(&head, -1, "reset", 5, s->reset,
-			    strlen(s->reset), NULL);
+			(void)stream_append_reset(&head, s->reset);
 	}
 	rc = head.failed ? -1 : stream_frame(s, head.data, head.len);
 	buf_free(&head);

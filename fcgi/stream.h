@@ -50,6 +50,7 @@ struct stream {
 	int in_catchup;			/* on the hub's catch-up list */
 	int in_dirty;			/* on the hub's to-write list */
 	int claimed;			/* counted for SSE_MAX_PER_USER */
+	size_t padding;			/* opening comment size (CGI) */
 	double started;			/* monotonic seconds */
 	double end_at;			/* SSE_MAX_STREAM deadline, 0 = none */
 	double last_out;		/* last time bytes were framed */
@@ -76,6 +77,16 @@ void stream_free(struct stream *s);
  */
 int stream_frame_head(struct stream *s, const struct config *cfg,
     size_t padding) MUSTCHECK;
+
+/*
+ * Write the data of a "reset" event into out:
+ * {"reason":"<reason>","last_event_id":<last_id>,"<what>":<value>}.
+ */
+void stream_reset_data(char *out, size_t size, const char *reason,
+    long long last_id, const char *what, long long value);
+
+/* Frame a "reset" event (no id: it must not move Last-Event-ID). */
+int stream_frame_reset(struct stream *s, const char *data) MUSTCHECK;
 
 /* Frame bytes that are already SSE text (an event, a comment). */
 int stream_frame(struct stream *s, const char *p, size_t n) MUSTCHECK;

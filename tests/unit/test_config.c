@@ -438,6 +438,8 @@ static const struct new_setting_case new_setting_cases[] = {
 	{ "SSE_MAX_PER_USER", "-1", 1 },
 	{ "SSE_STATS", "1", 0 },
 	{ "SSE_STATS", "2", 1 },
+	{ "SSE_ANNOUNCE_START", "1", 0 },
+	{ "SSE_ANNOUNCE_START", "yes", 1 },
 	{ "SSE_CORS_ORIGINS", "https://a.example", 0 },
 	{ "SSE_CORS_ORIGINS", "https://a.example\r\nSet-Cookie: x=1", 1 },
 	{ NULL, NULL, 0 },	/* sentinel */
