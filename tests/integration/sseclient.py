@@ -198,19 +198,23 @@ class SSEClient:
         self.sent_at = time.time()
         self.sock.sendall(request)
         self.sock.setblocking(False)
+        self._start_reading(f"{method} {url}", timeout, "connection closed")
+
+    # ---- reading ----
+
+    def _start_reading(self, what, timeout, closed_early):
+        """Start the reader thread and wait for the response head."""
         self._thread = threading.Thread(target=self._reader, daemon=True)
         self._thread.start()
         if not self.wait(lambda: self.status is not None or self.closed,
                          timeout):
             self.close()
-            raise TimeoutError(f"no response headers for {method} {url} "
+            raise TimeoutError(f"no response headers for {what} "
                                f"within {timeout} s")
         if self.status is None:
             self.close()
-            raise ResponseError(f"connection closed before headers: "
+            raise ResponseError(f"{closed_early} before headers: "
                                 f"{self.error}")
-
-    # ---- reading ----
 
     def _reader(self):
         buf = b""
@@ -526,16 +530,7 @@ class CurlSSEClient(SSEClient):
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self._thread = threading.Thread(target=self._reader, daemon=True)
-        self._thread.start()
-        if not self.wait(lambda: self.status is not None or self.closed,
-                         timeout):
-            self.close()
-            raise TimeoutError(f"no response headers for {method} {url} "
-                               f"within {timeout} s (curl)")
-        if self.status is None:
-            self.close()
-            raise ResponseError(f"curl ended before headers: {self.error}")
+        self._start_reading(f"{method} {url}", timeout, "curl ended")
 
     def _reader(self):
         fd = self.proc.stdout.fileno()
