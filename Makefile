@@ -25,25 +25,8 @@ ALL_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread
 
-SRCS = \
-	fcgi/auth.c \
-	fcgi/buf.c \
-	fcgi/config.c \
-	fcgi/doctor.c \
-	fcgi/hub.c \
-	fcgi/jwt.c \
-	fcgi/log.c \
-	fcgi/main.c \
-	fcgi/outbox.c \
-	fcgi/probe.c \
-	fcgi/request.c \
-	fcgi/server.c \
-	fcgi/sse.c \
-	fcgi/stats.c \
-	fcgi/stream.c \
-	fcgi/subs.c \
-	fcgi/transport.c \
-	fcgi/watch.c
+# Every module of the program: fcgi/*.c and the doctor's own folder.
+SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
 
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
