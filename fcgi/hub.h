@@ -1,4 +1,4 @@
-/* The event loop of a process: owns every stream, the watcher, timers. */
+/* One process's event loop: adopts streams, runs each turn, shuts down. */
 #ifndef FCGI_HUB_H
 #define FCGI_HUB_H
 
@@ -26,8 +26,10 @@ void hub_submit(struct hub *hub, struct stream *s);
 /*
  * Run the loop until hub_shutdown was called and every stream ended; with
  * until_idle, also return once the last stream ended (CGI: one stream).
+ * 0, or -1 when the loop itself failed (logged): the process must not
+ * say it stopped cleanly.
  */
-void hub_run(struct hub *hub, int until_idle);
+int hub_run(struct hub *hub, int until_idle);
 
 /* Ask every stream to end cleanly, then hub_run returns.
  * Async-signal-safe. */

@@ -299,7 +299,12 @@ server_handle(struct server *srv, const struct request *r,
 		server_refuse(srv, tr, serial, 503, err, head, 1);
 		return 0;
 	}
-	s = stream_new(serial, tr, &spec, start);
+	{
+		struct stream_opening open = { start, reset,
+		    cfg->announce_start && !spec.has_resume, padding };
+
+		s = stream_new(serial, tr, &spec, &open);
+	}
 	request_spec_free(&spec);
 	if (!s) {
 		hub_release_slot(srv->hub);
@@ -307,8 +312,8 @@ server_handle(struct server *srv, const struct request *r,
 		server_refuse(srv, tr, serial, 503, "out of memory", head, 1);
 		return 0;
 	}
-	s->reset = reset;
-	s->announce = cfg->announce_start && !spec.has_resume;
+	free(reset);
+	reset = NULL;
 	if (hub_claim_user(srv->hub, s, cfg->max_per_user) == -1) {
 		hub_release_slot(srv->hub);
 		snprintf(err, sizeof(err), "user=%s holds SSE_MAX_PER_USER "
@@ -329,13 +334,12 @@ server_handle(struct server *srv, const struct request *r,
 		stream_free(s);
 		return 0;
 	}
-	if (reset)
+	if (s->reset[0])
 		log_info("req=%lu user=%s resumes from %lld: sending reset "
 		    "(%s)", serial, stream_user_for_log(s->user, s->user_len),
-		    spec.resume, reset);
+		    spec.resume, s->reset);
 	if (fcntl(tr->fd, F_SETFL, fcntl(tr->fd, F_GETFL) | O_NONBLOCK) == -1)
 		log_warn("req=%lu fcntl O_NONBLOCK", serial);
-	s->padding = padding;
 	hub_submit(srv->hub, s);
 	return 1;
 }
@@ -428,7 +432,8 @@ server_run_fastcgi(const struct config *cfg, int listen_fd)
 	pthread_attr_destroy(&attr);
 	log_info("serving FastCGI (auth=%s, db=%s)",
 	    config_auth_name(cfg->auth), cfg->db);
-	hub_run(srv.hub, 0);
+	if (hub_run(srv.hub, 0) == -1)
+		return 1;
 	log_info("shut down cleanly");
 	/* Acceptor threads may sit in accept(); exiting ends them. */
 	return 0;
@@ -470,7 +475,7 @@ server_run_cgi(const struct config *cfg)
 	if (server_stop)
 		hub_shutdown(srv.hub);
 	if (streaming)
-		hub_run(srv.hub, 1);
+		(void)hub_run(srv.hub, 1);
 	hub_free(srv.hub);
 	return 0;
 }

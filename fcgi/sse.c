@@ -61,6 +61,38 @@ sse_append_name(struct buf *b, const char *name, size_t len, int *cleaned)
 	return buf_append_char(b, '\n');
 }
 
+size_t
+sse_event_size(long long id, const char *name, size_t name_len,
+    const char *data, size_t data_len)
+{
+	size_t size = 1;	/* the blank line */
+	size_t kept = 0;
+	char num[24];
+
+	if (id >= 0)
+		size += 4 + (size_t)snprintf(num, sizeof(num), "%lld", id) + 1;
+	for (size_t i = 0; name && i < name_len; i++)
+		if (name[i] != '\r' && name[i] != '\n' && name[i] != '\0')
+			kept++;
+	if (kept > 0)
+		size += 7 + kept + 1;
+	/* Each piece costs "data: " and "\n"; CR LF ends one piece as
+	 * a single break, and the pieces hold every other byte. */
+	size += 7;
+	for (size_t i = 0; data && i < data_len; i++) {
+		if (data[i] == '\r' && i + 1 < data_len &&
+		    data[i + 1] == '\n') {
+			size += 7;
+			i++;
+		} else if (data[i] == '\r' || data[i] == '\n') {
+			size += 7;
+		} else {
+			size++;
+		}
+	}
+	return size;
+}
+
 int
 sse_append_event(struct buf *b, long long id, const char *name,
     size_t name_len, const char *data, size_t data_len, int *name_cleaned)

@@ -19,6 +19,13 @@
 int sse_append_event(struct buf *b, long long id, const char *name,
     size_t name_len, const char *data, size_t data_len, int *name_cleaned);
 
+/*
+ * The exact number of bytes sse_append_event appends for these arguments,
+ * without building them: to refuse an over-large row before any memory
+ * is spent on it.
+ */
+size_t sse_event_size(long long id, const char *name, size_t name_len,
+    const char *data, size_t data_len);
 
 /* Append "retry: <ms>" and a blank line. */
 int sse_append_retry(struct buf *b, long ms);

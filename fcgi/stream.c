@@ -11,12 +11,19 @@
 
 struct stream *
 stream_new(unsigned long serial, const struct transport *tr,
-    struct request_spec *spec, long long start_id)
+    struct request_spec *spec, const struct stream_opening *open)
 {
-	struct stream *s = calloc(1, sizeof(*s));
+	struct stream *s;
 
+	if (open->reset && strlen(open->reset) >= STREAM_RESET_LEN)
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	if (open->reset)
+		strcpy(s->reset, open->reset);
+	s->announce = open->announce;
+	s->padding = open->padding;
 	s->serial = serial;
 	s->tr = *tr;
 	s->user = spec->user;
@@ -42,7 +49,7 @@ stream_new(unsigned long serial, const struct transport *tr,
 		s->key_lens[s->nkeys++] = len;
 	}
 	spec->nchannels = 0;
-	s->last_id = start_id;
+	s->last_id = open->start_id;
 	s->head_only = spec->method == REQUEST_HEAD;
 	s->cors_origin = spec->cors_origin;
 	spec->cors_origin = NULL;
@@ -59,7 +66,6 @@ stream_free(struct stream *s)
 	for (size_t i = 0; i < s->nkeys; i++)
 		free(s->keys[i]);
 	free(s->cors_origin);
-	free(s->reset);
 	free(s);
 }
 
@@ -67,6 +73,24 @@ int
 stream_frame(struct stream *s, const char *p, size_t n)
 {
 	return transport_frame(&s->tr, &s->wire, p, n);
+}
+
+int
+stream_take(struct stream *s, const char *p, size_t n, long long id)
+{
+	if (stream_frame(s, p, n) == -1)
+		return -1;
+	s->last_id = id;
+	return 0;
+}
+
+int
+stream_take_reset(struct stream *s, const char *data, long long id)
+{
+	if (stream_frame_reset(s, data) == -1)
+		return -1;
+	s->last_id = id;
+	return 0;
 }
 
 static int
@@ -142,7 +166,7 @@ stream_frame_head(struct stream *s, const struct config *cfg,
 			(void)buf_append_i64(&head, s->last_id);
 			(void)buf_append_str(&head, "\n\n");
 		}
-		if (s->reset)
+		if (s->reset[0])
 			(void)stream_append_reset(&head, s->reset);
 	}
 	rc = head.failed ? -1 : stream_frame(s, head.data, head.len);

@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "loop.h"
 #include "request.h"
 #include "transport.h"
 
@@ -13,6 +14,8 @@
 #define STREAM_WIRE_HIGH (64 * 1024)
 /* The user's own key plus the channels a token may grant. */
 #define STREAM_MAX_KEYS (1 + REQUEST_MAX_CHANNELS)
+/* Room for the data of a reset event (resume.h formats it). */
+#define STREAM_RESET_LEN 160
 /* Hard cap of unwritten bytes: one batch of the largest rows fits. */
 #define STREAM_WIRE_CAP (256 * 1024 * 1024)
 
@@ -25,7 +28,8 @@ enum stream_write_result {
 /*
  * A stream is "the last id this client has" plus a wait. It never holds
  * rows beyond the bytes not yet written; the outbox is the queue.
- * The hub owns every stream and all fields below the line.
+ * The fields above the first line are set by stream_new and read-only
+ * afterwards; each group below names the only files that write it.
  */
 struct stream {
 	unsigned long serial;		/* request number, for logs */
@@ -35,38 +39,56 @@ struct stream {
 	char *keys[STREAM_MAX_KEYS];	/* owned: recipient keys followed; */
 	size_t key_lens[STREAM_MAX_KEYS]; /* keys[0] is the user */
 	size_t nkeys;
-	long long last_id;		/* highest id framed for the client */
 	int head_only;			/* HEAD: headers, then end */
 	char *cors_origin;		/* owned: Origin allowed to read, or NULL */
 	int announce;			/* send "id: <last_id>" first: the client
 					 * gave no resume point */
-	char *reset;			/* owned: data of a "reset" event to send
-					 * first (history was pruned), or NULL */
-	/* --- hub state --- */
-	struct buf wire;		/* framed, unwritten bytes */
-	int synced;			/* all its rows up to the hub cursor framed */
-	int ending;			/* end framed; close once written */
-	int want_out;			/* registered for EPOLLOUT */
-	int in_catchup;			/* on the hub's catch-up list */
-	int in_dirty;			/* on the hub's to-write list */
-	int claimed;			/* counted for SSE_MAX_PER_USER */
+	char reset[STREAM_RESET_LEN];	/* data of a "reset" event to send
+					 * first (history was pruned), or "" */
 	size_t padding;			/* opening comment size (CGI) */
-	double started;			/* monotonic seconds */
-	double end_at;			/* SSE_MAX_STREAM deadline, 0 = none */
+	/* --- delivery: written by stream.c and deliver.c --- */
+	long long last_id;		/* highest id framed for the client */
+	struct buf wire;		/* framed, unwritten bytes */
+	int synced;			/* all its rows up to the live cursor
+					 * framed: it takes live rows */
+	int ending;			/* end framed; close once written */
+	/* --- written by quota.c, under its lock --- */
+	int claimed;			/* counted for SSE_MAX_PER_USER */
+	/* --- written by registry.c: membership and work lists --- */
+	int in_subs;			/* indexed under its keys */
+	int in_catchup;			/* on the catch-up list */
+	int in_dirty;			/* on the to-write list */
+	int dead;			/* killed: out of every walk */
+	const char *dead_why;		/* why, for the log (static text) */
 	double last_out;		/* last time bytes were framed */
 	struct stream *prev, *next;	/* activity order (heartbeats) */
 	struct stream *catchup_next;
 	struct stream *dirty_next;
-	struct stream *submit_next;
+	struct stream *dead_next;
+	/* --- written by hub.c: the connection in the event loop --- */
+	struct loop_handler io;		/* its descriptor's handler */
+	int want_out;			/* registered for EPOLLOUT */
+	double end_at;			/* SSE_MAX_STREAM deadline, 0 = none */
+	struct stream *submit_next;	/* hand-off from acceptor threads */
+};
+
+/* How a stream opens, decided by admission before the hub adopts it. */
+struct stream_opening {
+	long long start_id;		/* rows after this one are sent */
+	const char *reset;		/* data of a first "reset" event, or
+					 * NULL (copied) */
+	int announce;			/* send "id: <start_id>" first */
+	size_t padding;			/* opening comment (CGI) */
 };
 
 /*
  * Make a stream for an accepted request. Takes ownership of spec->user,
  * spec->channels and spec->cors_origin (they are cleared in spec);
- * duplicate keys are dropped. Returns NULL when out of memory.
+ * duplicate keys are dropped. Returns NULL when out of memory, or when
+ * the reset text does not fit (a bug: resume.h sizes it).
  */
 struct stream *stream_new(unsigned long serial, const struct transport *tr,
-    struct request_spec *spec, long long start_id);
+    struct request_spec *spec, const struct stream_opening *open);
 /* Release the memory (the hub closes the transport). s may be NULL. */
 void stream_free(struct stream *s);
 
@@ -87,6 +109,14 @@ void stream_reset_data(char *out, size_t size, const char *reason,
 
 /* Frame a "reset" event (no id: it must not move Last-Event-ID). */
 int stream_frame_reset(struct stream *s, const char *data) MUSTCHECK;
+
+/* Frame an event already in SSE text for row id; last_id becomes id. */
+int stream_take(struct stream *s, const char *p, size_t n, long long id)
+    MUSTCHECK;
+
+/* Frame a reset event; the stream goes on after id (prune's mark). */
+int stream_take_reset(struct stream *s, const char *data, long long id)
+    MUSTCHECK;
 
 /* Frame bytes that are already SSE text (an event, a comment). */
 int stream_frame(struct stream *s, const char *p, size_t n) MUSTCHECK;

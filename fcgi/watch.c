@@ -166,3 +166,10 @@ watch_writer_active(struct watch *w)
 		return -1;
 	return lk.l_type != F_UNLCK;
 }
+
+int
+watch_rearm(struct watch *w)
+{
+	(void)w;
+	return -1;
+}

@@ -8,6 +8,7 @@ enum watch_event {
 	WATCH_NOTHING = 0,	/* events for other files only */
 	WATCH_COMMIT = 1,	/* the -wal (or the database) was written */
 	WATCH_REPLACED = 2,	/* the database file was removed or replaced */
+	WATCH_LOST = 4,		/* PROVISIONAL: the directory watch is gone */
 };
 
 struct watch;
@@ -20,6 +21,9 @@ struct watch;
  */
 struct watch *watch_open(const char *db_path, char *err, size_t errlen);
 void watch_close(struct watch *w);
+
+/* PROVISIONAL: add the directory watch again; 0 or -1. */
+int watch_rearm(struct watch *w);
 
 /* The descriptor to wait on for readability. */
 int watch_fd(const struct watch *w);

@@ -1,0 +1,81 @@
+/* How the event loop learns of commits: one interface, one module each. */
+#ifndef FCGI_CHANGES_H
+#define FCGI_CHANGES_H
+
+#include <stddef.h>
+
+/*
+ * The hub knows commits only through this interface, so that another
+ * source (a host-wide reader shared by many processes, a PostgreSQL
+ * LISTEN connection) is a module that fills in changes_ops, not an edit
+ * of the hub. Each call returns a mask of what the hub should do now.
+ */
+enum changes_due {
+	CHANGES_NONE = 0,
+	CHANGES_READ = 1,	/* new rows are visible: read them */
+	CHANGES_LOOK = 2,	/* rows may be: read if the store's version
+				 * moved (outbox_data_version) */
+	CHANGES_VERIFY = 4,	/* check that the store is still the one
+				 * opened (outbox_still_current) */
+	CHANGES_REPLACED = 8,	/* the store was replaced: reopen it and end
+				 * every stream so that clients resume */
+};
+
+struct changes;
+
+struct changes_ops {
+	/* A descriptor to wait on for readability, or -1. */
+	int (*fd)(struct changes *c);
+	/* The descriptor is readable; nstreams streams are open. */
+	int (*on_ready)(struct changes *c, double now, size_t nstreams);
+	/* Timers: what is due at now. */
+	int (*due)(struct changes *c, double now);
+	/* When the next timer is due (monotonic seconds). */
+	double (*deadline)(const struct changes *c);
+	void (*free)(struct changes *c);
+};
+
+/* Every implementation starts with this. */
+struct changes {
+	const struct changes_ops *ops;
+};
+
+/*
+ * The source for the store at path: today inotify on an SQLite file's
+ * directory plus a look at its write lock, or a poll where inotify is
+ * unavailable (then *why says why, for one log line). NULL: memory.
+ */
+struct changes *changes_open(const char *path, char *why, size_t whylen);
+
+static inline int
+changes_fd(struct changes *c)
+{
+	return c->ops->fd(c);
+}
+
+static inline int
+changes_on_ready(struct changes *c, double now, size_t nstreams)
+{
+	return c->ops->on_ready(c, now, nstreams);
+}
+
+static inline int
+changes_due(struct changes *c, double now)
+{
+	return c->ops->due(c, now);
+}
+
+static inline double
+changes_deadline(const struct changes *c)
+{
+	return c->ops->deadline(c);
+}
+
+static inline void
+changes_free(struct changes *c)
+{
+	if (c)
+		c->ops->free(c);
+}
+
+#endif

@@ -1,0 +1,189 @@
+/* Commits to an SQLite file: inotify, then a look at the write lock. */
+#include "changes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "watch.h"
+
+/*
+ * A write to the -wal raises inotify before the writer updates the
+ * wal-index in -shm, which raises nothing; a read in that gap sees no new
+ * row. So after a notification the source looks at SQLite's WAL write
+ * lock (one F_GETLK) at delays doubling from FIRST to MAX (SLOW once the
+ * lock has been held for LONG), and asks for a read once the lock is
+ * free. While the lock stays held it asks for a version look every HELD,
+ * so that a commit just before a long transaction does not wait for it.
+ * When the lock cannot be inspected (no -shm yet) it asks for version
+ * looks on a doubling schedule and stops after BLIND_LAST: every gap is
+ * above zero, so waiting never spins.
+ *
+ * Under mod_fcgid every process has its own source, so every commit is
+ * looked at by every process; a process with at most one stream starts
+ * after FIRST_ALONE, spread over a few ms: hundreds of processes opening
+ * read transactions at one instant contend for SQLite's WAL read marks.
+ */
+#define CHG_FIRST 0.00005
+#define CHG_FIRST_ALONE 0.001
+#define CHG_MAX 0.001
+#define CHG_LONG 0.02
+#define CHG_SLOW 0.05
+#define CHG_HELD 0.008
+#define CHG_BLIND_LAST 0.2
+#define CHG_POLL_SAFETY 1.0	/* version look with inotify: a net */
+#define CHG_POLL_FALLBACK 0.05	/* version look without inotify */
+#define CHG_REARM 1.0		/* retry a lost directory watch */
+
+struct changes_sqlite {
+	struct changes base;
+	struct watch *watch;	/* NULL: inotify unavailable, poll */
+	int pending;		/* a write was seen, the lock is watched */
+	double look_at;		/* next look at the lock */
+	double gap;		/* its current delay, always > 0 */
+	double since;		/* the notification that started it */
+	double last_version;	/* last version look while it was held */
+	double next_poll;
+	double rearm_at;	/* the watch was lost: retry then; 0 = no */
+};
+
+static int
+changes_sqlite_fd(struct changes *c)
+{
+	struct changes_sqlite *cs = (struct changes_sqlite *)c;
+
+	return cs->watch ? watch_fd(cs->watch) : -1;
+}
+
+static int
+changes_sqlite_on_ready(struct changes *c, double now, size_t nstreams)
+{
+	struct changes_sqlite *cs = (struct changes_sqlite *)c;
+	int mask = watch_drain(cs->watch);
+	int due = CHANGES_NONE;
+
+	if (mask & WATCH_LOST)
+		cs->rearm_at = now;
+	if (mask & WATCH_REPLACED)
+		due |= CHANGES_REPLACED;
+	if (!(mask & WATCH_COMMIT))
+		return due;
+	cs->since = now;
+	cs->last_version = 0;
+	if (nstreams > 1) {
+		cs->pending = 1;
+		cs->gap = CHG_FIRST;
+		cs->look_at = now;
+	} else if (!cs->pending) {
+		cs->pending = 1;
+		cs->gap = CHG_FIRST_ALONE;
+		cs->look_at = now + CHG_FIRST_ALONE *
+		    (1.0 + (double)(random() % 2000) / 1000.0);
+	}
+	return due;
+}
+
+/* The lock look after a notification: what to do, and when to look
+ * again. */
+static int
+changes_sqlite_look(struct changes_sqlite *cs, double now)
+{
+	int active = watch_writer_active(cs->watch);
+	double cap = now - cs->since < CHG_LONG ? CHG_MAX : CHG_SLOW;
+	int due = CHANGES_NONE;
+
+	if (active == 0) {
+		/* The writer is done: every commit it announced is
+		 * visible. One read, not a version look and a read. */
+		cs->pending = 0;
+		return CHANGES_READ;
+	}
+	if (active == 1) {
+		if (now - cs->last_version >= CHG_HELD) {
+			cs->last_version = now;
+			due = CHANGES_LOOK;
+		}
+		cs->gap *= 2;
+		if (cs->gap > cap)
+			cs->gap = cap;
+		cs->look_at = now + cs->gap;
+		return due;
+	}
+	/* Cannot tell: look at the version, less and less often. */
+	cs->gap *= 2;
+	if (cs->gap >= CHG_BLIND_LAST)
+		cs->pending = 0;
+	else
+		cs->look_at = now + cs->gap;
+	return CHANGES_LOOK;
+}
+
+static int
+changes_sqlite_due(struct changes *c, double now)
+{
+	struct changes_sqlite *cs = (struct changes_sqlite *)c;
+	int due = CHANGES_NONE;
+
+	if (cs->rearm_at > 0 && now >= cs->rearm_at) {
+		if (watch_rearm(cs->watch) == 0) {
+			cs->rearm_at = 0;
+			/* Anything may have happened while blind. */
+			due |= CHANGES_REPLACED;
+		} else {
+			cs->rearm_at = now + CHG_REARM;
+		}
+	}
+	if (now >= cs->next_poll) {
+		cs->next_poll = now + (cs->watch ? CHG_POLL_SAFETY :
+		    CHG_POLL_FALLBACK);
+		due |= CHANGES_LOOK;
+		/* Without inotify nothing else notices a replaced file. */
+		if (!cs->watch || cs->rearm_at > 0)
+			due |= CHANGES_VERIFY;
+	}
+	if (cs->pending && cs->watch && now >= cs->look_at)
+		due |= changes_sqlite_look(cs, now);
+	return due;
+}
+
+static double
+changes_sqlite_deadline(const struct changes *c)
+{
+	const struct changes_sqlite *cs = (const struct changes_sqlite *)c;
+	double next = cs->next_poll;
+
+	if (cs->pending && cs->look_at < next)
+		next = cs->look_at;
+	if (cs->rearm_at > 0 && cs->rearm_at < next)
+		next = cs->rearm_at;
+	return next;
+}
+
+static void
+changes_sqlite_free(struct changes *c)
+{
+	struct changes_sqlite *cs = (struct changes_sqlite *)c;
+
+	watch_close(cs->watch);
+	free(cs);
+}
+
+static const struct changes_ops changes_sqlite_ops = {
+	changes_sqlite_fd,
+	changes_sqlite_on_ready,
+	changes_sqlite_due,
+	changes_sqlite_deadline,
+	changes_sqlite_free,
+};
+
+struct changes *
+changes_open(const char *path, char *why, size_t whylen)
+{
+	struct changes_sqlite *cs = calloc(1, sizeof(*cs));
+
+	if (!cs)
+		return NULL;
+	cs->base.ops = &changes_sqlite_ops;
+	why[0] = '\0';
+	cs->watch = watch_open(path, why, whylen);
+	return &cs->base;
+}
