@@ -378,8 +378,9 @@ class Listener:
 
     def __init__(self, workdir, db, bin_path, addr, auth="remote-user",
                  heartbeat=1, retry=1500, max_stream=0, max_streams=1024,
-                 log_level="debug", env=None):
+                 log_level="debug", env=None, user=None):
         self.dir = Path(workdir)
+        self.user = user        # run as this user (default: ours)
         self.bin = bin_path
         self.addr = addr
         self.stderr_path = self.dir / "listener.stderr"
@@ -408,7 +409,7 @@ class Listener:
             self.proc = subprocess.Popen(
                 [self.bin, "--listen", self.addr], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, umask=0)
+                stderr=err, umask=0, user=self.user)
         ready = wait_until(lambda: self.proc.poll() is not None or
                            "serving FastCGI" in self.logs.since(mark),
                            START_TIMEOUT)
@@ -588,7 +589,7 @@ class Lighttpd(Server):
     def __init__(self, workdir, db, bin_path, htpasswd, auth="remote-user",
                  heartbeat=1, retry=1500, max_stream=0, max_streams=1024,
                  log_level="debug", extra="", env=None, mode="fastcgi-spawn",
-                 replace=None):
+                 replace=None, listener_user=None):
         super().__init__(workdir, db, bin_path)
         if mode not in self.MODES:
             raise ValueError(mode)
@@ -637,7 +638,8 @@ class Lighttpd(Server):
             self.listener = Listener(
                 self.dir, self.db, bin_path, str(listen_socket), auth=auth,
                 heartbeat=heartbeat, retry=retry, max_stream=max_stream,
-                max_streams=max_streams, log_level=log_level, env=env)
+                max_streams=max_streams, log_level=log_level, env=env,
+                user=listener_user)
             paths.append(self.listener.stderr_path)
         self.logs = Logs(*paths)
 

@@ -13,7 +13,8 @@ import subprocess
 import time
 
 import harness
-from test_faults import cpu_seconds, events_of, memory_kib, the_responder
+from test_faults import (checkpoint, cpu_seconds, events_of, memory_kib,
+                         the_responder)
 
 # Just under the old 256 MiB output cap once hex-encoded: the row of the
 # original crash report.
@@ -143,3 +144,84 @@ def test_a_database_not_in_wal_mode_costs_nothing_while_idle(servers,
     harness.report(f"database in rollback-journal mode: answered "
                    f"{r.status}, idle CPU {share:.1%} of a core")
     assert share < 0.05, f"{share:.0%} of a core while idle"
+
+
+INOTIFY_HOG = r"""
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+while len(fds) < 100000:
+    fd = libc.inotify_init1(0)
+    if fd < 0:
+        break
+    fds.append(fd)
+print(len(fds), flush=True)
+sys.stdin.read()
+"""
+
+
+class InotifyExhausted:
+    """Every inotify instance `user` may have, held by a process of that
+    user: what the 129th responder of www-data meets on a stock Debian
+    (fs.inotify.max_user_instances = 128)."""
+
+    def __init__(self, user):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-c", INOTIFY_HOG], user=user,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.held = int(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def test_without_inotify_a_replaced_database_is_noticed(servers,
+                                                        base_dir):
+    """Past the per-user inotify limit the watcher polls; a database
+    replaced under it (a restored backup) must still be noticed: the
+    streams end, clients resume from the new file, live rows flow."""
+    hog = InotifyExhausted("nobody")
+    try:
+        srv = servers.lighttpd(mode="fastcgi-socket",
+                               listener_user="nobody")
+        mark = srv.logs.mark()
+        c = srv.open("alice")
+        try:
+            assert c.status == 200, c.describe()
+            c.wait_fields(1)
+            srv.logs.wait_for(r"change watcher unavailable", mark=None)
+            first = srv.produce(("alice", "m", "old file"))[0]
+            c.wait_events(1, timeout=5)
+            restored = srv.db.parent / "restored.db"
+            harness.make_db(restored)
+            subprocess.run(["sqlite3", str(restored), "INSERT INTO outbox "
+                            "(user_id, data) VALUES ('alice', 'restored')"],
+                           check=True, timeout=30)
+            os.chmod(restored, 0o666)
+            # As an operator restores: the -wal belongs to the old file,
+            # so it is emptied first.
+            checkpoint(srv.db)
+            os.replace(restored, srv.db)
+            # The stream on the old file ends so that the client resumes.
+            assert harness.wait_until(lambda: c.closed or c.complete, 5), \
+                c.describe()
+        finally:
+            c.close()
+        c = srv.open("alice", last_event_id=0)
+        try:
+            assert c.status == 200, c.describe()
+            c.wait_events(1, timeout=5)
+            live = srv.produce(("alice", "m", "live"))[0]
+            c.wait_events(2, timeout=5)
+            assert [e[2] for e in events_of(c)] == ["restored", "live"], \
+                c.describe()
+            assert events_of(c)[1][0] == live
+        finally:
+            c.close()
+        harness.report(f"inotify exhausted ({hog.held} instances held by "
+                       f"the same user): the polling responder noticed a "
+                       f"replaced database (row {first} was the old "
+                       f"file's) and served the new one")
+    finally:
+        hog.close()
