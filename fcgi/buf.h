@@ -4,8 +4,6 @@
 
 #include <stddef.h>
 
-#define MUSTCHECK __attribute__((warn_unused_result))
-
 struct buf {
 	char *data;		/* owned; NULL until the first append */
 	size_t len;		/* bytes in use */

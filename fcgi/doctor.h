@@ -4,9 +4,7 @@
 
 #include <stddef.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 #define DOCTOR_ERR_LEN 256
 #define DOCTOR_PROBES 5		/* events in a probe stream (probe.h) */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "mustcheck.h"
 #include "config.h"
 
 #define REQUEST_MAX_QUERY 8192		/* longer query strings: 414 */
