@@ -4,10 +4,18 @@
 
 #include <stddef.h>
 
+/*
+ * The allocation starts off bytes before data: consuming a prefix only
+ * moves data forward, and the bytes are moved back to the start when
+ * the consumed prefix is at least as long as what is left, or when an
+ * append needs the room, so a long backlog sent in small pieces costs
+ * each byte one move at most.
+ */
 struct buf {
-	char *data;		/* owned; NULL until the first append */
-	size_t len;		/* bytes in use */
-	size_t size;		/* bytes allocated */
+	char *data;		/* first byte held; NULL until the first append */
+	size_t len;		/* bytes held, from data on */
+	size_t off;		/* bytes consumed before data (allocated) */
+	size_t size;		/* bytes allocated, off included */
 	size_t cap;		/* never grows past this */
 	int failed;		/* set once an append did not fit or malloc failed */
 };
@@ -25,7 +33,10 @@ int buf_append_str(struct buf *b, const char *s);
 int buf_append_char(struct buf *b, char c);
 /* Append a decimal signed 64-bit number. */
 int buf_append_i64(struct buf *b, long long v);
-/* Drop the first n bytes (after a partial write). */
+/*
+ * Drop the first n bytes (after a partial write): data moves forward;
+ * O(1) amortised. Pointers into the old contents are invalid after it.
+ */
 void buf_consume(struct buf *b, size_t n);
 
 #endif
