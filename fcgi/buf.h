@@ -6,13 +6,13 @@
 
 /*
  * The allocation starts off bytes before data: consuming a prefix only
- * moves data forward, and the bytes are moved back to the start when
- * the consumed prefix is at least as long as what is left, or when an
- * append needs the room, so a long backlog sent in small pieces costs
- * each byte one move at most.
+ * moves data forward. An append that finds no room at the end moves
+ * the bytes held back to the start when that frees at least half the
+ * buffer (or at the cap), else grows it: a long backlog sent in small
+ * pieces costs O(1) a byte, not a move of the rest after every write.
  */
 struct buf {
-	char *data;		/* first byte held; NULL until the first append */
+	char *data;		/* first byte held; NULL until first append */
 	size_t len;		/* bytes held, from data on */
 	size_t off;		/* bytes consumed before data (allocated) */
 	size_t size;		/* bytes allocated, off included */
