@@ -444,7 +444,8 @@ request_spec_free(struct request_spec *spec)
 	spec->cors_origin = NULL;
 }
 
-const char *
+/* The reason phrase of an HTTP status we send. */
+static const char *
 request_status_text(int status)
 {
 	switch (status) {

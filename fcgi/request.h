@@ -109,7 +109,4 @@ void request_spec_free(struct request_spec *spec);
 int request_append_error(struct buf *b, int status, const char *extra_header,
     int head) MUSTCHECK;
 
-/* The reason phrase of an HTTP status we send. */
-const char *request_status_text(int status);
-
 #endif

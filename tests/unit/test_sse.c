@@ -561,7 +561,6 @@ test_failed_is_sticky(void **state)
 	assert_int_equal(b.failed, 1);
 	assert_int_equal(sse_append_event(&b, 1, NULL, 0, "", 0, NULL), -1);
 	assert_int_equal(sse_append_retry(&b, 1), -1);
-	assert_int_equal(sse_append_comment(&b, NULL), -1);
 	assert_int_equal(sse_append_padding(&b, 0), -1);
 	buf_free(&b);
 }
@@ -602,56 +601,6 @@ test_retry(void **state)
 
 		buf_init(&b, strlen(c->want) - 1);
 		assert_int_equal(sse_append_retry(&b, c->ms), -1);
-		assert_int_equal(b.failed, 1);
-		buf_free(&b);
-	}
-}
-
-struct comment_case {
-	const char *label;
-	const char *text;
-	const char *want;
-};
-
-static const struct comment_case comment_cases[] = {
-	{ "NULL", NULL, ":\n" },
-	{ "empty", "", ":\n" },
-	{ "text", "keep-alive", ": keep-alive\n" },
-	{ "LF", "a\nb", ": a b\n" },
-	{ "CR", "a\rb", ": a b\n" },
-	{ "CR LF", "a\r\nb", ": a  b\n" },
-	{ "forged field", "x\ndata: y\n\n", ": x data: y  \n" },
-	{ "only CR LF", "\r\n", ":   \n" },
-	{ NULL, NULL, NULL },
-};
-
-static void
-test_comment(void **state)
-{
-	const struct comment_case *c;
-
-	(void)state;
-	for (c = comment_cases; c->label; c++) {
-		struct buf b;
-		struct parsed p;
-
-		print_message("%s\n", c->label);
-		buf_init(&b, 4096);
-		assert_int_equal(sse_append_comment(&b, c->text), 0);
-		assert_int_equal(b.len, strlen(c->want));
-		assert_memory_equal(b.data, c->want, b.len);
-		parsed_init(&p);
-		parse_stream(&p, b.data, b.len);
-		assert_int_equal(p.comments, 1);
-		assert_int_equal(p.events, 0);
-		assert_int_equal(p.data_fields + p.id_fields + p.event_fields +
-		    p.retry_fields + p.other_fields, 0);
-		assert_int_equal(p.unterminated, 0);
-		parsed_free(&p);
-		buf_free(&b);
-
-		buf_init(&b, strlen(c->want) - 1);
-		assert_int_equal(sse_append_comment(&b, c->text), -1);
 		assert_int_equal(b.failed, 1);
 		buf_free(&b);
 	}
@@ -700,7 +649,7 @@ test_stream_sequence(void **state)
 	assert_int_equal(sse_append_padding(&b, 16), 0);
 	assert_int_equal(sse_append_retry(&b, 3000), 0);
 	assert_int_equal(sse_append_event(&b, 1, NULL, 0, "a\r", 2, NULL), 0);
-	assert_int_equal(sse_append_comment(&b, NULL), 0);
+	assert_int_equal(sse_append_padding(&b, 0), 0);
 	assert_int_equal(sse_append_event(&b, 2, "n\n", 2, "\r\n", 2, NULL),
 	    0);
 	assert_int_equal(sse_append_event(&b, 3, "", 0, "", 0, NULL), 0);
@@ -811,7 +760,6 @@ main(void)
 		cmocka_unit_test(test_cap_overflow),
 		cmocka_unit_test(test_failed_is_sticky),
 		cmocka_unit_test(test_retry),
-		cmocka_unit_test(test_comment),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_stream_sequence),
 		cmocka_unit_test(test_random_round_trip),
