@@ -46,7 +46,8 @@ unit_deps_buf = buf
 unit_deps_stats = stats buf
 unit_deps_subs = subs
 unit_deps_transport = transport buf
-unit_deps_doctor = doctor
+unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
+	doctor/http doctor/report doctor/err
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind

@@ -10,6 +10,7 @@ buf_init(struct buf *b, size_t cap)
 {
 	b->data = NULL;
 	b->len = 0;
+	b->off = 0;
 	b->size = 0;
 	b->cap = cap;
 	b->failed = 0;
@@ -18,6 +19,9 @@ buf_init(struct buf *b, size_t cap)
 void
 buf_reset(struct buf *b)
 {
+	if (b->data)
+		b->data -= b->off;
+	b->off = 0;
 	b->len = 0;
 	b->failed = 0;
 }
@@ -27,12 +31,26 @@ buf_free(struct buf *b)
 {
 	if (!b)
 		return;
-	free(b->data);
+	if (b->data)
+		free(b->data - b->off);
 	b->data = NULL;
 	b->len = 0;
+	b->off = 0;
 	b->size = 0;
 }
 
+/* Move the bytes held to the start of the allocation. */
+static void
+buf_compact(struct buf *b)
+{
+	if (b->off == 0)
+		return;
+	memmove(b->data - b->off, b->data, b->len);
+	b->data -= b->off;
+	b->off = 0;
+}
+
+/* Room for n more bytes after the ones held. */
 static int
 buf_make_room(struct buf *b, size_t n)
 {
@@ -46,10 +64,19 @@ buf_make_room(struct buf *b, size_t n)
 		b->failed = 1;
 		return -1;
 	}
-	want = b->len + n;
-	if (want <= b->size)
+	if (b->off + b->len + n <= b->size)
 		return 0;
-	size = b->size ? b->size : 256;
+	/*
+	 * Move the bytes held back to the start when that leaves at least
+	 * half the buffer free: the move (len bytes) is paid for by the
+	 * half filled since the last move or growth. At the cap, moving is
+	 * the only way to make room. Otherwise grow, at least twofold.
+	 */
+	want = b->len + n;
+	buf_compact(b);
+	if (want <= b->size / 2 || (want <= b->size && b->size == b->cap))
+		return 0;
+	size = b->size ? 2 * b->size : 256;
 	while (size < want)
 		size *= 2;
 	if (size > b->cap)
@@ -101,9 +128,13 @@ void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {
+		if (b->data)
+			b->data -= b->off;
+		b->off = 0;
 		b->len = 0;
 		return;
 	}
-	memmove(b->data, b->data + n, b->len - n);
+	b->data += n;
+	b->off += n;
 	b->len -= n;
 }

@@ -4,12 +4,18 @@
 
 #include <stddef.h>
 
-#define MUSTCHECK __attribute__((warn_unused_result))
-
+/*
+ * The allocation starts off bytes before data: consuming a prefix only
+ * moves data forward. An append that finds no room at the end moves
+ * the bytes held back to the start when that frees at least half the
+ * buffer (or at the cap), else grows it: a long backlog sent in small
+ * pieces costs O(1) a byte, not a move of the rest after every write.
+ */
 struct buf {
-	char *data;		/* owned; NULL until the first append */
-	size_t len;		/* bytes in use */
-	size_t size;		/* bytes allocated */
+	char *data;		/* first byte held; NULL until first append */
+	size_t len;		/* bytes held, from data on */
+	size_t off;		/* bytes consumed before data (allocated) */
+	size_t size;		/* bytes allocated, off included */
 	size_t cap;		/* never grows past this */
 	int failed;		/* set once an append did not fit or malloc failed */
 };
@@ -27,7 +33,10 @@ int buf_append_str(struct buf *b, const char *s);
 int buf_append_char(struct buf *b, char c);
 /* Append a decimal signed 64-bit number. */
 int buf_append_i64(struct buf *b, long long v);
-/* Drop the first n bytes (after a partial write). */
+/*
+ * Drop the first n bytes (after a partial write): data moves forward;
+ * O(1) amortised. Pointers into the old contents are invalid after it.
+ */
 void buf_consume(struct buf *b, size_t n);
 
 #endif

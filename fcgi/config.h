@@ -4,9 +4,7 @@
 
 #include <stddef.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 enum auth_mode {
 	AUTH_NONE = 0,		/* not configured: refused at startup */

@@ -4,9 +4,7 @@
 
 #include <stddef.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 #define JWT_MAX_TOKEN 4096	/* longer tokens are refused undecoded */
 #define JWT_LEEWAY 60		/* seconds of clock skew allowed on exp, nbf */

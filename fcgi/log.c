@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,21 +97,4 @@ void
 log_debugx(const char *fmt, ...)
 {
 	LOG_BODY("debug", NULL);
-}
-
-void
-fatal(const char *fmt, ...)
-{
-	char buf[256];
-	const char *msg = strerror_r(errno, buf, sizeof(buf));
-
-	LOG_BODY("fatal", msg);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	LOG_BODY("fatal", NULL);
-	exit(1);
 }

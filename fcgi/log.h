@@ -22,8 +22,6 @@ void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_errorx(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_infox(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_debugx(const char *fmt, ...) LOG_PRINTF(1, 2);
-void fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
-void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
 
 /* Arguments are not evaluated unless the level is enabled. */
 #define log_info(...) do { \

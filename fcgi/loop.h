@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "mustcheck.h"
 
 /*
  * What a registered descriptor calls when epoll reports it. The owner of

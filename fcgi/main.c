@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "doctor.h"
+#include "doctor/doctor.h"
 #include "jwt.h"
 #include "log.h"
 #include "outbox.h"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "mustcheck.h"
 #include "stream.h"
 
 /*

@@ -4,9 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
-
-#include "auth.h"
 
 const char *const request_param_names[] = {
 	"REQUEST_METHOD",
@@ -232,6 +231,128 @@ request_fail(struct request_error *err, int status, const char *reason)
 	return -1;
 }
 
+static int
+request_is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * RFC 6750 section 2.1: credentials = "Bearer" 1*SP b64token, the scheme
+ * matched case-insensitively (RFC 9110 section 11.1). Returns 1 with the
+ * token borrowed from h, 0 when the header is absent or blank, -1 when it
+ * holds anything else (another scheme, no token, spaces inside).
+ */
+static int
+request_bearer(const char *h, const char **tok, size_t *len)
+{
+	const char *end;
+
+	if (!h)
+		return 0;
+	while (request_is_space(*h))
+		h++;
+	if (*h == '\0')
+		return 0;
+	if (strncasecmp(h, "Bearer", 6) != 0 || !request_is_space(h[6]))
+		return -1;
+	h += 6;
+	while (request_is_space(*h))
+		h++;
+	end = h + strlen(h);
+	while (end > h && request_is_space(end[-1]))
+		end--;
+	if (end == h)
+		return -1;
+	for (const char *p = h; p < end; p++)
+		if (request_is_space(*p))
+			return -1;
+	*tok = h;
+	*len = (size_t)(end - h);
+	return 1;
+}
+
+/*
+ * The token in jwt mode: the first credential present decides, and a
+ * malformed one is refused, never skipped. *owned is set when the token
+ * was decoded into memory the caller frees.
+ */
+static int
+request_token(const struct request *r, struct auth_credential *cred,
+    char **owned, struct request_error *err)
+{
+	size_t len = 0;
+	int rc = request_bearer(r->authorization, &cred->value, &cred->len);
+
+	if (rc == -1)
+		return request_fail(err, 401, "Authorization header is not "
+		    "\"Bearer <token>\"");
+	if (rc == 1)
+		return 0;
+	rc = request_cookie(r->cookie, "sse_token", owned, &len);
+	if (rc == -1)
+		return request_fail(err, 401, "malformed or repeated "
+		    "sse_token cookie");
+	if (rc == 1 && len == 0) {
+		/* An empty cookie is no cookie (a logged-out page). */
+		free(*owned);
+		*owned = NULL;
+		rc = 0;
+	}
+	if (rc == 0) {
+		rc = request_query_param(r->query, "token", owned, &len);
+		if (rc == -1)
+			return request_fail(err, 401, "malformed or repeated "
+			    "token parameter");
+	}
+	cred->value = *owned;
+	cred->len = len;
+	return 0;
+}
+
+/* The credential cfg->auth reads, then auth.c says who it is. */
+static int
+request_evaluate_user(const struct request *r, const struct config *cfg,
+    struct request_spec *spec, struct request_error *err)
+{
+	struct auth_credential cred = { NULL, 0 };
+	struct auth_identity id;
+	const char *reason = NULL;
+	char *owned = NULL;
+	int status = 0;
+	int rc = 0;
+
+	if (cfg->auth == AUTH_REMOTE_USER && r->remote_user) {
+		cred.value = r->remote_user;
+		cred.len = strlen(r->remote_user);
+	} else if (cfg->auth == AUTH_QUERY) {
+		rc = request_query_param(r->query, "user", &owned, &cred.len);
+		if (rc == -1)
+			return request_fail(err, 400, "malformed or repeated "
+			    "user parameter");
+		cred.value = owned;
+	} else if (cfg->auth == AUTH_JWT) {
+		rc = request_token(r, &cred, &owned, err);
+	}
+	if (rc != -1) {
+		rc = auth_identify(cfg, &cred, (long long)time(NULL), &id,
+		    &reason, &status);
+		if (rc == -1)
+			request_fail(err, status, reason);
+	}
+	free(owned);
+	if (rc == -1)
+		return -1;
+	spec->user = id.user;
+	spec->user_len = id.user_len;
+	for (size_t i = 0; i < id.nchannels; i++) {
+		spec->channels[i] = id.channels[i];
+		spec->channel_lens[i] = id.channel_lens[i];
+	}
+	spec->nchannels = id.nchannels;
+	return 0;
+}
+
 /* The resume point: the header wins over the query parameter. */
 static int
 request_evaluate_resume(const struct request *r, struct request_spec *spec,
@@ -282,9 +403,6 @@ int
 request_evaluate(const struct request *r, const struct config *cfg,
     struct request_spec *spec, struct request_error *err)
 {
-	const char *reason = NULL;
-	int status = 0;
-
 	memset(spec, 0, sizeof(*spec));
 	spec->method = request_method_of(r->method);
 	if (spec->method == REQUEST_OTHER)
@@ -292,9 +410,8 @@ request_evaluate(const struct request *r, const struct config *cfg,
 	if (r->query && strlen(r->query) > REQUEST_MAX_QUERY)
 		return request_fail(err, 414, "query string too long");
 
-	if (auth_identify(cfg, r, (long long)time(NULL), spec, &reason,
-	    &status) == -1)
-		return request_fail(err, status, reason);
+	if (request_evaluate_user(r, cfg, spec, err) == -1)
+		return -1;
 
 	if (request_evaluate_resume(r, spec, err) == -1 ||
 	    request_evaluate_probe(r, spec, err) == -1) {
@@ -327,7 +444,8 @@ request_spec_free(struct request_spec *spec)
 	spec->cors_origin = NULL;
 }
 
-const char *
+/* The reason phrase of an HTTP status we send. */
+static const char *
 request_status_text(int status)
 {
 	switch (status) {

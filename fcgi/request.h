@@ -4,12 +4,14 @@
 
 #include <stddef.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "mustcheck.h"
 
 #define REQUEST_MAX_QUERY 8192		/* longer query strings: 414 */
-#define REQUEST_MAX_USER 1024		/* longer user ids: 401 */
-#define REQUEST_MAX_CHANNELS 15		/* extra recipient keys per stream */
+#define REQUEST_MAX_USER AUTH_MAX_USER	/* longer user ids: 401 */
+#define REQUEST_MAX_CHANNELS AUTH_MAX_CHANNELS /* extra keys per stream */
 
 enum request_method {
 	REQUEST_GET,
@@ -106,8 +108,5 @@ void request_spec_free(struct request_spec *spec);
  */
 int request_append_error(struct buf *b, int status, const char *extra_header,
     int head) MUSTCHECK;
-
-/* The reason phrase of an HTTP status we send. */
-const char *request_status_text(int status);
 
 #endif

@@ -119,22 +119,6 @@ sse_append_retry(struct buf *b, long ms)
 }
 
 int
-sse_append_comment(struct buf *b, const char *text)
-{
-	(void)buf_append_char(b, ':');
-	if (text && *text) {
-		(void)buf_append_char(b, ' ');
-		for (const char *p = text; *p; p++) {
-			char c = *p;
-
-			(void)buf_append_char(b, c == '\r' || c == '\n' ?
-			    ' ' : c);
-		}
-	}
-	return buf_append_char(b, '\n');
-}
-
-int
 sse_append_padding(struct buf *b, size_t n)
 {
 	(void)buf_append_char(b, ':');

@@ -30,12 +30,6 @@ size_t sse_event_size(long long id, const char *name, size_t name_len,
 /* Append "retry: <ms>" and a blank line. */
 int sse_append_retry(struct buf *b, long ms);
 
-/*
- * Append a comment line ":" or ": <text>". CR and LF in text become
- * spaces so a comment can never start a field.
- */
-int sse_append_comment(struct buf *b, const char *text);
-
 /* Append a comment made of n spaces (to push past buffering proxies). */
 int sse_append_padding(struct buf *b, size_t n);
 

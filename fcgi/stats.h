@@ -4,6 +4,7 @@
 
 #include "buf.h"
 #include "hub.h"
+#include "mustcheck.h"
 
 /* HTTP statuses counted for refused requests, in this order. */
 #define STATS_STATUSES 7

@@ -184,15 +184,14 @@ stream_frame_end(struct stream *s)
 enum stream_write_result
 stream_write(struct stream *s)
 {
-	size_t off = 0;
 	enum stream_write_result res = STREAM_DRAINED;
 
-	while (off < s->wire.len) {
-		ssize_t n = write(s->tr.fd, s->wire.data + off,
-		    s->wire.len - off);
+	while (s->wire.len > 0) {
+		ssize_t n = write(s->tr.fd, s->wire.data, s->wire.len);
 
 		if (n > 0) {
-			off += (size_t)n;
+			/* O(1): the unsent rest is not moved. */
+			buf_consume(&s->wire, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -203,7 +202,6 @@ stream_write(struct stream *s)
 			res = STREAM_GONE;
 		break;
 	}
-	buf_consume(&s->wire, off);
 	/* An idle stream keeps no buffer: memory per stream stays small. */
 	if (s->wire.len == 0)
 		buf_free(&s->wire);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "mustcheck.h"
 #include "config.h"
 #include "loop.h"
 #include "request.h"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "mustcheck.h"
 
 /*
  * A response channel. In FastCGI mode libfcgi parses the request and then

@@ -244,3 +244,83 @@ def test_timeout(responder):
         for c in held:
             c.close()
         lsock.close()
+
+
+def fake_server(head):
+    """A one-shot HTTP server standing in for a hostile one: it answers
+    every connection with head (bytes) and a chunked body of the five
+    probe events at once. Returns (url, stop)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    lsock.settimeout(0.2)
+    done = threading.Event()
+    events = b"".join(b"event: probe\ndata: %d\n\n" % i for i in range(5))
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(events), events)
+
+    def serve():
+        while not done.is_set():
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                continue
+            with c:
+                c.settimeout(5)
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    got = c.recv(4096)
+                    if not got:
+                        break
+                    req += got
+                c.sendall(head + body)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def stop():
+        done.set()
+        t.join(2)
+        lsock.close()
+
+    return "http://127.0.0.1:%d/events" % lsock.getsockname()[1], stop
+
+
+# Terminal controls a hostile server may put in its headers: clear the
+# screen, retitle the window, colour, backspace over the report, a C1
+# CSI (0x9b), and a CR that would overwrite a line of the report.
+EVIL = b"x\x1b[2J\x1b]0;owned\x07\x1b[31m\x08\x7f\x9b1m\rfix: evil\\"
+
+
+def assert_printable(raw, where):
+    bad = sorted({b for b in raw if (b < 0x20 and b != 0x0a) or b >= 0x7f})
+    assert not bad, (where, bad, raw)
+
+
+@pytest.mark.parametrize("status,extra,rc,shown", [
+    # Streamed at once: "buffered", and the unknown Server is named.
+    (b"200 OK", b"Content-Type: text/event-stream\r\n"
+     b"Transfer-Encoding: chunked\r\nX-Accel-Buffering: " + EVIL +
+     b"\r\nUpgrade: h2" + EVIL + b"\r\n", 1, "server: 'Evil"),
+    (b"401 Unauthorized", b"WWW-Authenticate: Bearer " + EVIL + b"\r\n",
+     2, "the server asks for Bearer x\\x1b[2J"),
+    (b"200 OK", b"Content-Type: text/html" + EVIL + b"\r\n", 2,
+     "(Content-Type: text/htmlx\\x1b[2J"),
+])
+def test_server_text_is_escaped(responder, status, extra, rc, shown):
+    """Whatever the server sent is printed with its control bytes (and
+    backslashes) escaped: no byte of it can drive the terminal."""
+    head = (b"HTTP/1.1 " + status + b"\r\nServer: Evil" + EVIL + b"\r\n" +
+            extra + b"Connection: close\r\n\r\n")
+    url, stop = fake_server(head)
+    try:
+        p = subprocess.run([responder, "doctor", url, "--timeout", "10"],
+                           capture_output=True, timeout=30)
+    finally:
+        stop()
+    assert p.returncode == rc, (p.stdout, p.stderr)
+    assert_printable(p.stdout, "stdout")
+    assert_printable(p.stderr, "stderr")
+    out = (p.stdout + p.stderr).decode()
+    assert "Server:            Evilx\\x1b[2J\\x1b]0;owned\\x07\\x1b[31m" \
+        "\\x08\\x7f\\x9b1m\\x0dfix: evil\\\\" in out, out
+    assert shown in out, out

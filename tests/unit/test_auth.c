@@ -1,4 +1,7 @@
-/* Unit tests for auth.c: credentials per mode, cookies, the JWT secret. */
+/*
+ * Unit tests for auth.c: credentials per mode (alone, and as request.c
+ * finds them), cookies, the JWT secret.
+ */
 #include "auth.h"
 
 #include <stdarg.h>
@@ -108,7 +111,10 @@ test_cookie(void **state)
 	}
 }
 
-/* auth_identify in jwt mode: which credential decides, and the answer. */
+/*
+ * jwt mode through request_evaluate (request.c finds the credential,
+ * auth.c maps it): which credential decides, and the answer.
+ */
 struct jwt_case {
 	const char *label;
 	const char *authorization;	/* HTTP_AUTHORIZATION */
@@ -210,26 +216,23 @@ test_jwt_sources(void **state)
 			.query = c->query,
 		};
 		struct request_spec spec;
-		const char *reason = NULL;
-		int status = 0;
+		struct request_error err = { 0, NULL };
 
 		print_message("%s\n", c->label);
-		memset(&spec, 0, sizeof(spec));
 		if (c->status) {
-			assert_int_equal(auth_identify(&cfg, &r, NOW, &spec,
-			    &reason, &status), -1);
-			assert_int_equal(status, c->status);
-			assert_non_null(reason);
-			assert_null(strstr(reason, "eyJ"));
-			assert_null(strstr(reason, SECRET));
+			assert_int_equal(request_evaluate(&r, &cfg, &spec,
+			    &err), -1);
+			assert_int_equal(err.status, c->status);
+			assert_non_null(err.reason);
+			assert_null(strstr(err.reason, "eyJ"));
+			assert_null(strstr(err.reason, SECRET));
 			assert_null(spec.user);
 			assert_int_equal(spec.nchannels, 0);
 			continue;
 		}
-		if (auth_identify(&cfg, &r, NOW, &spec, &reason, &status)
-		    != 0) {
-			print_error("%s: refused %d: %s\n", c->label, status,
-			    reason);
+		if (request_evaluate(&r, &cfg, &spec, &err) != 0) {
+			print_error("%s: refused %d: %s\n", c->label,
+			    err.status, err.reason);
 			fail();
 		}
 		assert_string_equal(spec.user, c->user);
@@ -246,42 +249,115 @@ test_jwt_sources(void **state)
 
 /* The token is checked against the configured key, at the given time. */
 static void
+identity_free(struct auth_identity *id)
+{
+	free(id->user);
+	for (size_t i = 0; i < id->nchannels; i++)
+		free(id->channels[i]);
+	memset(id, 0, sizeof(*id));
+}
+
+static void
 test_jwt_key_and_time(void **state)
 {
-	struct request r = { .method = "GET", .authorization = "Bearer "
-	    GOOD };
-	struct request_spec spec;
+	struct auth_credential cred = { GOOD, sizeof(GOOD) - 1 };
+	struct auth_identity id;
 	struct config cfg;
 	const char *reason = NULL;
 	int status = 0;
 
 	(void)state;
 	jwt_config(&cfg);
-	memset(&spec, 0, sizeof(spec));
 	cfg.jwt_secret = (char *)"another-secret-0123456789abcdef01234";
-	assert_int_equal(auth_identify(&cfg, &r, NOW, &spec, &reason,
+	assert_int_equal(auth_identify(&cfg, &cred, NOW, &id, &reason,
 	    &status), -1);
 	assert_int_equal(status, 401);
+	assert_null(id.user);
 
 	cfg.jwt_secret = NULL;
-	assert_int_equal(auth_identify(&cfg, &r, NOW, &spec, &reason,
+	assert_int_equal(auth_identify(&cfg, &cred, NOW, &id, &reason,
 	    &status), -1);
 	assert_int_equal(status, 500);
 
 	jwt_config(&cfg);
-	assert_int_equal(auth_identify(&cfg, &r, 4102444800LL + 59, &spec,
+	assert_int_equal(auth_identify(&cfg, &cred, 4102444800LL + 59, &id,
 	    &reason, &status), 0);
-	request_spec_free(&spec);
-	assert_int_equal(auth_identify(&cfg, &r, 4102444800LL + 60, &spec,
+	assert_string_equal(id.user, "alice");
+	assert_int_equal(id.nchannels, 1);
+	assert_string_equal(id.channels[0], "room:7");
+	identity_free(&id);
+	assert_int_equal(auth_identify(&cfg, &cred, 4102444800LL + 60, &id,
 	    &reason, &status), -1);
 	assert_int_equal(status, 401);
-	assert_null(spec.user);
+	assert_null(id.user);
 
-	r.authorization = "Bearer " EXPIRED;
-	assert_int_equal(auth_identify(&cfg, &r, 1600000000LL, &spec,
+	cred.value = EXPIRED;
+	cred.len = sizeof(EXPIRED) - 1;
+	assert_int_equal(auth_identify(&cfg, &cred, 1600000000LL, &id,
 	    &reason, &status), 0);
-	assert_string_equal(spec.user, "alice");
-	request_spec_free(&spec);
+	assert_string_equal(id.user, "alice");
+	identity_free(&id);
+
+	/* A token is only a length of bytes: what follows is not read. */
+	cred.value = "Bearer " GOOD "trailing";
+	cred.value += 7;
+	cred.len = sizeof(GOOD) - 1;
+	assert_int_equal(auth_identify(&cfg, &cred, NOW, &id, &reason,
+	    &status), 0);
+	identity_free(&id);
+}
+
+/* auth.c alone: a credential already found, mapped per mode. */
+struct cred_case {
+	const char *label;
+	enum auth_mode mode;
+	const char *value;	/* NULL: none */
+	size_t len;
+	int status;		/* 0: accepted */
+};
+
+static const struct cred_case cred_cases[] = {
+	{ "remote-user", AUTH_REMOTE_USER, "alice", 5, 0 },
+	{ "remote-user absent", AUTH_REMOTE_USER, NULL, 0, 401 },
+	{ "remote-user empty", AUTH_REMOTE_USER, "", 0, 401 },
+	{ "query user", AUTH_QUERY, "bob", 3, 0 },
+	{ "query user with a NUL", AUTH_QUERY, "b\0b", 3, 401 },
+	{ "query user absent", AUTH_QUERY, NULL, 0, 401 },
+	{ "jwt absent", AUTH_JWT, NULL, 0, 401 },
+	{ "jwt junk", AUTH_JWT, "abc.def.ghi", 11, 401 },
+	{ "no mode", AUTH_NONE, "alice", 5, 401 },
+	{ NULL, AUTH_NONE, NULL, 0, 0 },
+};
+
+static void
+test_identify_credential(void **state)
+{
+	(void)state;
+	for (const struct cred_case *c = cred_cases; c->label; c++) {
+		struct auth_credential cred = { c->value, c->len };
+		struct auth_identity id;
+		struct config cfg;
+		const char *reason = NULL;
+		int status = 0;
+		int rc;
+
+		print_message("%s\n", c->label);
+		jwt_config(&cfg);
+		cfg.auth = c->mode;
+		rc = auth_identify(&cfg, &cred, NOW, &id, &reason, &status);
+		if (c->status) {
+			assert_int_equal(rc, -1);
+			assert_int_equal(status, c->status);
+			assert_non_null(reason);
+			assert_null(id.user);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(id.user_len, c->len);
+		assert_memory_equal(id.user, c->value, c->len);
+		assert_int_equal(id.user[c->len], '\0');
+		identity_free(&id);
+	}
 }
 
 /* The other modes, for completeness: what they read and refuse. */
@@ -326,19 +402,17 @@ test_modes(void **state)
 			.authorization = c->authorization,
 		};
 		struct request_spec spec;
+		struct request_error err = { 0, NULL };
 		struct config cfg;
-		const char *reason = NULL;
-		int status = 0;
 		int rc;
 
 		print_message("%s\n", c->label);
 		jwt_config(&cfg);
 		cfg.auth = c->mode;
-		memset(&spec, 0, sizeof(spec));
-		rc = auth_identify(&cfg, &r, NOW, &spec, &reason, &status);
+		rc = request_evaluate(&r, &cfg, &spec, &err);
 		if (c->status) {
 			assert_int_equal(rc, -1);
-			assert_int_equal(status, c->status);
+			assert_int_equal(err.status, c->status);
 			assert_null(spec.user);
 			continue;
 		}
@@ -516,6 +590,7 @@ main(void)
 		cmocka_unit_test(test_cookie),
 		cmocka_unit_test(test_jwt_sources),
 		cmocka_unit_test(test_jwt_key_and_time),
+		cmocka_unit_test(test_identify_credential),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_config_secret),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -194,6 +195,145 @@ test_consume(void **state)
 	}
 }
 
+/*
+ * Bytes moved inside the buffer by a call, seen from outside: data
+ * should stay put (append) or move forward by what was consumed; if it
+ * did not, the len bytes held were copied (memmove or realloc).
+ */
+static size_t
+moved_by(const char *before, size_t forward, const struct buf *b)
+{
+	if (b->len == 0 || b->data == before + forward)
+		return 0;
+	return b->len;
+}
+
+/*
+ * A large backlog sent in many small pieces (partial writes) costs each
+ * byte one move at most, not one per piece: 1 MiB in 7-byte pieces moved
+ * 75 GB before.
+ */
+static void
+test_consume_many_small_is_linear(void **state)
+{
+	enum { TOTAL = 1 << 20, PIECE = 7 };
+	struct buf b;
+	char *block = malloc(TOTAL);
+	size_t moved = 0;
+	size_t done = 0;
+
+	(void)state;
+	assert_non_null(block);
+	for (size_t i = 0; i < TOTAL; i++)
+		block[i] = (char)(i % 251);
+	buf_init(&b, TOTAL);
+	assert_int_equal(buf_append(&b, block, TOTAL), 0);
+	while (b.len > 0) {
+		const char *before = b.data;
+		size_t n = b.len < PIECE ? b.len : PIECE;
+
+		buf_consume(&b, n);
+		done += n;
+		moved += moved_by(before, n, &b);
+		assert_int_equal(b.len, TOTAL - done);
+		if (b.len > 0)
+			assert_int_equal((unsigned char)b.data[0],
+			    done % 251);
+	}
+	assert_int_equal(done, TOTAL);
+	assert_true(moved <= TOTAL);
+	/* Empty again: the next append starts at the allocation. */
+	assert_int_equal(b.off, 0);
+	assert_int_equal(buf_append_str(&b, "x"), 0);
+	assert_int_equal(b.off, 0);
+	buf_free(&b);
+	free(block);
+}
+
+/*
+ * A stream's life: rows appended, partial writes consumed, the backlog
+ * kept around 64 KiB. The contents stay right, and the bytes moved
+ * (compaction and growth) stay within a small multiple of the bytes
+ * appended.
+ */
+static void
+test_backlog_sliding_is_linear(void **state)
+{
+	enum { ROW = 1000, ROWS = 20000, HIGH = 64 * 1024 };
+	static const size_t pieces[] = { 333, 4096, 1, 65536, 17 };
+	struct buf b;
+	char row[ROW];
+	size_t appended = 0;
+	size_t consumed = 0;
+	size_t moved = 0;
+	size_t turn = 0;
+
+	(void)state;
+	buf_init(&b, 256 * 1024 * 1024);
+	for (int r = 0; r < ROWS; r++) {
+		const char *before = b.data;
+
+		for (size_t i = 0; i < ROW; i++)
+			row[i] = (char)((appended + i) % 251);
+		assert_int_equal(buf_append(&b, row, ROW), 0);
+		appended += ROW;
+		if (before && b.data != before)
+			moved += b.len - ROW;
+		while (b.len > HIGH || (r % 7 == 0 && b.len > 0)) {
+			size_t n = pieces[turn++ % 5];
+
+			if (n > b.len)
+				n = b.len;
+			before = b.data;
+			buf_consume(&b, n);
+			consumed += n;
+			moved += moved_by(before, n, &b);
+		}
+		assert_int_equal(b.len, appended - consumed);
+		for (size_t i = 0; i < b.len; i += 97)
+			assert_int_equal((unsigned char)b.data[i],
+			    (consumed + i) % 251);
+		assert_true(b.off + b.len <= b.size);
+		assert_true(b.size <= 4 * HIGH);
+	}
+	assert_true(moved <= 2 * appended);
+	buf_free(&b);
+}
+
+/* At the cap the consumed prefix is given back rather than refusing. */
+static void
+test_cap_reuses_consumed_prefix(void **state)
+{
+	static char bytes[1000];
+	struct buf b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (char)('a' + i % 26);
+	buf_init(&b, 1000);
+	assert_int_equal(buf_append(&b, bytes, 1000), 0);
+	buf_consume(&b, 600);
+	assert_int_equal(b.len, 400);
+	assert_memory_equal(b.data, bytes + 600, 400);
+	assert_int_equal(buf_append(&b, bytes, 500), 0);
+	assert_int_equal(b.len, 900);
+	assert_true(b.size <= b.cap);
+	assert_memory_equal(b.data, bytes + 600, 400);
+	assert_memory_equal(b.data + 400, bytes, 500);
+	/* Over the cap counts what is held, not what was consumed. */
+	assert_int_equal(buf_append(&b, bytes, 101), -1);
+	assert_int_equal(b.len, 900);
+	/* reset and free after a consume give back the whole allocation */
+	buf_consume(&b, 10);
+	buf_reset(&b);
+	assert_int_equal(b.off, 0);
+	assert_int_equal(buf_append(&b, bytes, 1000), 0);
+	assert_memory_equal(b.data, bytes, 1000);
+	buf_consume(&b, 999);
+	buf_free(&b);
+	assert_null(b.data);
+}
+
 struct i64_case {
 	long long v;
 	const char *text;
@@ -277,6 +417,9 @@ main(void)
 		cmocka_unit_test(test_sticky_failed),
 		cmocka_unit_test(test_reset_keeps_memory),
 		cmocka_unit_test(test_consume),
+		cmocka_unit_test(test_consume_many_small_is_linear),
+		cmocka_unit_test(test_backlog_sliding_is_linear),
+		cmocka_unit_test(test_cap_reuses_consumed_prefix),
 		cmocka_unit_test(test_i64),
 		cmocka_unit_test(test_i64_cap),
 		cmocka_unit_test(test_append_str_char),

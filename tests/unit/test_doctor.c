@@ -1,9 +1,16 @@
 /*
- * Unit tests for doctor.c's pure parts: URLs, Base64, the response head,
- * the body reader (chunked, Content-Length, to the end; event timing),
- * the verdict and the advice for each server.
+ * Unit tests for the doctor's pure parts (fcgi/doctor/): URLs, Base64,
+ * the response head, the body reader (chunked, Content-Length, to the
+ * end; event timing), the verdict, the advice for each server, and the
+ * escaping of what a server sent before it is printed.
  */
-#include "doctor.h"
+#include "doctor/body.h"
+#include "doctor/err.h"
+#include "doctor/head.h"
+#include "doctor/http.h"
+#include "doctor/report.h"
+#include "doctor/url.h"
+#include "doctor/verdict.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -622,6 +629,68 @@ test_advise_bounds(void **state)
 	assert_true(doctor_advise(&h, &f, adv, DOCTOR_MAX_ADVICE) > 2);
 }
 
+/* ---- escaping what the server sent ---- */
+
+struct escape_case {
+	const char *in;
+	size_t size;		/* of the output buffer */
+	const char *out;
+};
+
+static const struct escape_case escape_cases[] = {
+	{ "", 64, "-" },
+	{ "Apache/2.4.62 (Debian)", 64, "Apache/2.4.62 (Debian)" },
+	{ "a\x1b[2Jb", 64, "a\\x1b[2Jb" },
+	{ "\x1b]0;pwned\x07", 64, "\\x1b]0;pwned\\x07" },
+	{ "a\\b", 64, "a\\\\b" },
+	{ "x\r\nfix: rm -rf /", 64, "x\\x0d\\x0afix: rm -rf /" },
+	{ "tab\there", 64, "tab\\x09here" },
+	{ "\x7f\x80\x9b\xff", 64, "\\x7f\\x80\\x9b\\xff" },
+	{ "abcdefg", 8, "abcdefg" },
+	{ "abcdefghij", 8, "abcd..." },
+	{ "ab\x1b" "cdef", 8, "ab..." },
+	{ "ab\x1b", 8, "ab\\x1b" },
+	{ NULL, 0, NULL },
+};
+
+static void
+test_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	for (const struct escape_case *c = escape_cases; c->in; c++) {
+		print_message("'%s'\n", c->out);
+		assert_ptr_equal(doctor_escape(c->in, out, c->size), out);
+		assert_string_equal(out, c->out);
+		assert_true(strlen(out) < c->size);
+	}
+}
+
+/* Every byte a header field can hold comes out printable, whole. */
+static void
+test_escape_every_byte(void **state)
+{
+	struct doctor_head h;
+	char out[DOCTOR_ESC_MAX];
+	size_t n = 0;
+
+	(void)state;
+	/* 159 bytes: the most a field keeps, all needing an escape. */
+	assert_true(sizeof(h.server) == 160);
+	for (int c = 1; c < 256 && n < sizeof(h.server) - 1; c++)
+		if (c < 0x20 || c >= 0x7f)
+			h.server[n++] = (char)c;
+	for (int c = 0x80; n < sizeof(h.server) - 1; c++)
+		h.server[n++] = (char)c;
+	h.server[n] = '\0';
+	doctor_escape(h.server, out, sizeof(out));
+	assert_int_equal(strlen(out), 4 * n);
+	assert_null(strstr(out, "..."));
+	for (size_t i = 0; out[i]; i++)
+		assert_true(out[i] >= 0x20 && out[i] < 0x7f);
+}
+
 int
 main(void)
 {
@@ -642,6 +711,8 @@ main(void)
 		cmocka_unit_test(test_compressed),
 		cmocka_unit_test(test_server_of),
 		cmocka_unit_test(test_advise_bounds),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_escape_every_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

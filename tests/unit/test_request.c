@@ -671,18 +671,33 @@ static const struct text_case text_cases[] = {
 	{ 405, "Method Not Allowed" },
 	{ 414, "URI Too Long" },
 	{ 503, "Service Unavailable" },
+	{ 299, "Error" },		/* one we never send */
 	{ 0, NULL },
 };
 
+/* The reason phrase, in the Status line and the body. */
 static void
 test_status_text(void **state)
 {
 	const struct text_case *c;
 
 	(void)state;
-	for (c = text_cases; c->text; c++)
-		assert_string_equal(request_status_text(c->status), c->text);
-	assert_non_null(request_status_text(299));
+	for (c = text_cases; c->text; c++) {
+		struct buf b;
+		char want[64];
+
+		buf_init(&b, 4096);
+		assert_int_equal(request_append_error(&b, c->status, NULL, 0),
+		    0);
+		assert_int_equal(buf_append_char(&b, '\0'), 0);
+		snprintf(want, sizeof(want), "Status: %d %s\r\n", c->status,
+		    c->text);
+		assert_memory_equal(b.data, want, strlen(want));
+		snprintf(want, sizeof(want), "\r\n\r\n%d %s\n", c->status,
+		    c->text);
+		assert_non_null(strstr(b.data, want));
+		buf_free(&b);
+	}
 }
 
 /* The server passes exactly these CGI parameters in. */

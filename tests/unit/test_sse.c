@@ -561,7 +561,6 @@ test_failed_is_sticky(void **state)
 	assert_int_equal(b.failed, 1);
 	assert_int_equal(sse_append_event(&b, 1, NULL, 0, "", 0, NULL), -1);
 	assert_int_equal(sse_append_retry(&b, 1), -1);
-	assert_int_equal(sse_append_comment(&b, NULL), -1);
 	assert_int_equal(sse_append_padding(&b, 0), -1);
 	buf_free(&b);
 }
@@ -602,56 +601,6 @@ test_retry(void **state)
 
 		buf_init(&b, strlen(c->want) - 1);
 		assert_int_equal(sse_append_retry(&b, c->ms), -1);
-		assert_int_equal(b.failed, 1);
-		buf_free(&b);
-	}
-}
-
-struct comment_case {
-	const char *label;
-	const char *text;
-	const char *want;
-};
-
-static const struct comment_case comment_cases[] = {
-	{ "NULL", NULL, ":\n" },
-	{ "empty", "", ":\n" },
-	{ "text", "keep-alive", ": keep-alive\n" },
-	{ "LF", "a\nb", ": a b\n" },
-	{ "CR", "a\rb", ": a b\n" },
-	{ "CR LF", "a\r\nb", ": a  b\n" },
-	{ "forged field", "x\ndata: y\n\n", ": x data: y  \n" },
-	{ "only CR LF", "\r\n", ":   \n" },
-	{ NULL, NULL, NULL },
-};
-
-static void
-test_comment(void **state)
-{
-	const struct comment_case *c;
-
-	(void)state;
-	for (c = comment_cases; c->label; c++) {
-		struct buf b;
-		struct parsed p;
-
-		print_message("%s\n", c->label);
-		buf_init(&b, 4096);
-		assert_int_equal(sse_append_comment(&b, c->text), 0);
-		assert_int_equal(b.len, strlen(c->want));
-		assert_memory_equal(b.data, c->want, b.len);
-		parsed_init(&p);
-		parse_stream(&p, b.data, b.len);
-		assert_int_equal(p.comments, 1);
-		assert_int_equal(p.events, 0);
-		assert_int_equal(p.data_fields + p.id_fields + p.event_fields +
-		    p.retry_fields + p.other_fields, 0);
-		assert_int_equal(p.unterminated, 0);
-		parsed_free(&p);
-		buf_free(&b);
-
-		buf_init(&b, strlen(c->want) - 1);
-		assert_int_equal(sse_append_comment(&b, c->text), -1);
 		assert_int_equal(b.failed, 1);
 		buf_free(&b);
 	}
@@ -700,7 +649,7 @@ test_stream_sequence(void **state)
 	assert_int_equal(sse_append_padding(&b, 16), 0);
 	assert_int_equal(sse_append_retry(&b, 3000), 0);
 	assert_int_equal(sse_append_event(&b, 1, NULL, 0, "a\r", 2, NULL), 0);
-	assert_int_equal(sse_append_comment(&b, NULL), 0);
+	assert_int_equal(sse_append_padding(&b, 0), 0);
 	assert_int_equal(sse_append_event(&b, 2, "n\n", 2, "\r\n", 2, NULL),
 	    0);
 	assert_int_equal(sse_append_event(&b, 3, "", 0, "", 0, NULL), 0);
@@ -799,6 +748,36 @@ test_random_round_trip(void **state)
 	}
 }
 
+/* sse_event_size predicts exactly what sse_append_event appends. */
+static void
+test_event_size_matches(void **state)
+{
+	static const struct {
+		long long id;
+		const char *name;
+		const char *data;
+	} cases[] = {
+		{ 1, NULL, "" }, { 42, "m", "a" }, { -1, "reset", "{}" },
+		{ 9223372036854775807LL, "e\r\nv", "a\r\nb\rc\nd" },
+		{ 7, "\r\n", "\n\n\r\r\n" }, { 0, "", "x\r" },
+		{ 12345, "\0x", "trailing\r\n" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf b;
+		size_t nlen = cases[i].name ? (cases[i].name[0] == '\0' &&
+		    cases[i].name[1] ? 2 : strlen(cases[i].name)) : 0;
+
+		buf_init(&b, 1 << 20);
+		assert_int_equal(sse_append_event(&b, cases[i].id,
+		    cases[i].name, nlen, cases[i].data,
+		    strlen(cases[i].data), NULL), 0);
+		assert_int_equal(sse_event_size(cases[i].id, cases[i].name,
+		    nlen, cases[i].data, strlen(cases[i].data)), b.len);
+		buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -811,10 +790,10 @@ main(void)
 		cmocka_unit_test(test_cap_overflow),
 		cmocka_unit_test(test_failed_is_sticky),
 		cmocka_unit_test(test_retry),
-		cmocka_unit_test(test_comment),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_stream_sequence),
 		cmocka_unit_test(test_random_round_trip),
+		cmocka_unit_test(test_event_size_matches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
