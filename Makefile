@@ -31,7 +31,7 @@ SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor
+UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor registry
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -45,6 +45,7 @@ unit_deps_config = config
 unit_deps_buf = buf
 unit_deps_stats = stats buf
 unit_deps_subs = subs
+unit_deps_registry = registry subs
 unit_deps_transport = transport buf
 unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
 	doctor/http doctor/report doctor/err
