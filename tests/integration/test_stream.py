@@ -136,7 +136,7 @@ def test_two_users_see_only_their_rows(server):
 
 
 @pytest.mark.parametrize("how", ["header", "query", "leading-zeros",
-                                 "header-wins"])
+                                 "header-wins", "own-row"])
 def test_resume_delivers_exactly_the_missed_rows(server, how):
     user = "carol"
     ids = server.produce(
@@ -155,7 +155,12 @@ def test_resume_delivers_exactly_the_missed_rows(server, how):
         c = server.open(user, query=f"lastEventId={ids[2]}")
     elif how == "leading-zeros":
         c = server.open(user, last_event_id=f"000{ids[2]}")
-    else:
+    elif how == "own-row":
+        # The resume point is the user's own last row (the usual case: the
+        # browser sends the id of the last event it got). That row was
+        # delivered; it must not come again.
+        c = server.open(user, last_event_id=str(ids[1]))
+    elif how == "header-wins":
         # The header names the resume point; the query is only a fallback.
         c = server.open(user, last_event_id=str(ids[3]),
                         query=f"lastEventId={ids[0]}")
