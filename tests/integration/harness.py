@@ -68,6 +68,17 @@ def report(line):
     FAULT_REPORTS.append(line)
 
 
+# The Retry-After of every 503 and 429 (server.c), in seconds.
+RETRY_AFTER = "5"
+
+
+def assert_retry_after(headers, detail=None):
+    """A 503 or 429 says when to come back: exactly RETRY_AFTER."""
+    got = headers.get("retry-after")
+    assert got == RETRY_AFTER, \
+        f"Retry-After {got!r}, want {RETRY_AFTER!r}: {detail or headers}"
+
+
 def fail(msg):
     pytest.fail(msg, pytrace=False)
 
