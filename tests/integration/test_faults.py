@@ -728,12 +728,22 @@ def test_burst_live_in_order_in_bounded_memory(live_burst):
     check_burst(live_burst)
 
 
+def check_bob_latency(lat):
+    """bob's rows, one every 50 ms while alice's burst goes out: tens of
+    milliseconds at most on an idle machine (max 95 ms live, 6 ms
+    replayed). A row held behind the burst, or behind the stalled
+    reader, would typically wait seconds; the bounds leave room for a
+    loaded 2-core machine."""
+    assert statistics.median(lat) < 0.25, \
+        f"bob's rows waited {statistics.median(lat):.2f} s (median)"
+    assert lat[-1] < 2.0, f"bob's rows waited up to {lat[-1]:.2f} s"
+
+
 def test_burst_replayed_in_order_in_bounded_memory(replayed_burst):
     harness.report(burst_report(replayed_burst))
     check_burst(replayed_burst)
-    assert replayed_burst["bob_latency"][-1] < 1.0
+    check_bob_latency(replayed_burst["bob_latency"])
 
 
 def test_burst_live_other_users_keep_their_latency(live_burst):
-    lat = live_burst["bob_latency"]
-    assert lat[-1] < 0.5, f"bob's rows waited up to {lat[-1]:.2f} s"
+    check_bob_latency(live_burst["bob_latency"])

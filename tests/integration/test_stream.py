@@ -201,6 +201,9 @@ def test_heartbeat_on_idle_stream(server):
         gaps = [round(b.time - a.time, 2)
                 for a, b in zip(comments, comments[1:])]
         print(f"{server.kind}: heartbeat gaps {gaps} s")
+        # One a second: neither a burst of them nor one skipped (room for
+        # a loaded machine on the late side).
+        assert all(0.5 <= g <= 3.0 for g in gaps), gaps
         # A heartbeat is a bare comment line.
         assert b"\n:\n" in bytes(c.raw), bytes(c.raw)[:200]
     finally:
@@ -243,6 +246,10 @@ def test_stalled_reader_does_not_delay_others(lighttpd):
         held = len(slow.events)
         print(f"lighttpd: {rows} x {size // 1024} KB rows reached the "
               f"reading client in {took:.2f} s; the stalled one had {held}")
+        # About 0.5 s here: a reader held up behind the stalled one would
+        # wait for the stall (the 30 s timeout above) or for the write
+        # timeouts of its bytes. 5 s leaves room for a loaded machine.
+        assert took < 5.0, took
         assert [int(e.id) for e in got] == sorted(int(e.id) for e in got)
         ids = [int(e.id) for e in got]
         # It really stalled: megabytes stayed unread behind it.
