@@ -18,7 +18,6 @@ What each test measures goes to the session summary (harness.report).
 
 import json
 import os
-import re
 import select
 import sqlite3
 import statistics
