@@ -88,15 +88,31 @@ $(BUILD)/test_%: tests/unit/test_%.c $(OBJS)
 		$(foreach m,$(unit_deps_$*),$(BUILD)/obj/$(m).o) \
 		$(unit_libs_$*) $$(pkg-config --libs cmocka)
 
+# Every program runs, failing or not; the last line names the failures.
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; \
+		$$t || failed="$$failed $${t##*/}"; done; \
+	if [ -n "$$failed" ]; then echo "unit: FAILED:$$failed"; exit 1; fi; \
+	echo "unit: $(words $(UNIT_BINS)) programs passed"
 
 integration: $(BUILD)/sse-outbox tests/browser/node_modules
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) \
 		$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
 
+# Every stage runs even when an earlier one failed, each printing its
+# runner's own summary; then one line for them all, and a non-zero exit
+# when any failed.
+TEST_STAGES = unit integration fuzz-smoke valgrind
+
 test: deps
-	$(MAKE) unit integration fuzz-smoke valgrind
+	@summary=""; failed=0; for s in $(TEST_STAGES); do \
+		echo "== make $$s"; \
+		if $(MAKE) --no-print-directory $$s; then r=passed; \
+		else r=FAILED; failed=1; fi; \
+		summary="$$summary$${summary:+, }$$s $$r"; \
+	done; \
+	echo "make test: $(words $(TEST_STAGES)) stages: $$summary"; \
+	exit $$failed
 
 # The whole suite against a build with AddressSanitizer (and its leak
 # checker) and UndefinedBehaviorSanitizer. Any finding stops the
@@ -129,10 +145,11 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 fuzz-build: $(FUZZ_BINS)
 
 # Each target runs for FUZZ_SECONDS from the seeds; the summary line
-# gives the executions it ran clean. A crash stops make, leaving the
-# input in $(FUZZ_BUILD)/crash-* (reproduce: $(FUZZ_BUILD)/fuzz_T FILE).
+# gives the executions it ran clean. A crash fails make (after the other
+# targets ran), leaving the input in $(FUZZ_BUILD)/crash-* (reproduce:
+# $(FUZZ_BUILD)/fuzz_T FILE).
 fuzz: $(FUZZ_BINS)
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 		log=$(FUZZ_BUILD)/fuzz_$$t.log; \
 		if ! $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
@@ -141,19 +158,21 @@ fuzz: $(FUZZ_BINS)
 			$(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
 			>$$log 2>&1; then \
 			tail -n 60 $$log; echo "fuzz_$$t: FAILED (see $$log)"; \
-			exit 1; \
+			failed="$$failed fuzz_$$t"; continue; \
 		fi; \
 		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 		cov=$$(grep -E '^Done|^#[0-9]+.*DONE' $$log | tail -n 1); \
 		echo "fuzz_$$t: $$runs executions in $(FUZZ_SECONDS) s, no" \
 			"failure ($$cov)"; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
-# The request path as CGI under valgrind --leak-check=full: refusals,
-# HEAD, a replaying stream ended by SIGTERM, token and --check.
+# The request path under valgrind --leak-check=full: as CGI (refusals,
+# HEAD, a replaying stream ended by SIGTERM, token and --check), and one
+# --listen process serving several streams behind lighttpd.
 valgrind: $(BUILD)/sse-outbox
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) \
 		$(PYTHON) -m pytest -v -p no:cacheprovider tests/valgrind

@@ -247,8 +247,18 @@ class Demo:
         return harness.produce_ids(self.db, (user, event, data))[0]
 
     def close(self):
+        """Stop, remove the run directory; fail when the demo's log (its
+        lighttpd's and responder's stderr) tells of a crash."""
         self.stop()
+        try:
+            text = Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            text = ""
         shutil.rmtree(self.top, ignore_errors=True)
+        crashes = harness.crash_reports(text)
+        if crashes:
+            harness.fail("crash reports in the demo's log:\n" +
+                         "\n".join(crashes[:20]))
 
 
 class StaticSite:

@@ -111,27 +111,13 @@ class Factory:
             srv.stop()
 
 
-def _sanitizer_failures(servers, marks):
-    out = []
-    for srv in servers:
-        if srv.logs is None:
-            continue
-        lines = srv.sanitizer_reports(marks.get(id(srv)))
-        if lines:
-            out.append(f"{srv.name} ({srv.dir}):\n" + "\n".join(lines[:20]))
-    return out
-
-
 @pytest.fixture(scope="session")
 def session_factory(base_dir, responder, htpasswd):
     f = Factory(base_dir, responder, htpasswd)
     yield f
     f.close()
     # Reports written at exit (LeakSanitizer) appear only now.
-    bad = _sanitizer_failures(f.servers, {})
-    if bad:
-        pytest.fail("sanitizer reports in the shared servers' logs:\n" +
-                    "\n".join(bad), pytrace=False)
+    harness.assert_no_crash(f.servers, "the shared servers' logs")
 
 
 @pytest.fixture(scope="module")
@@ -140,24 +126,21 @@ def module_servers(base_dir, responder, htpasswd):
     f = Factory(base_dir, responder, htpasswd)
     yield f
     f.close()
-    bad = _sanitizer_failures(f.servers, {})
-    if bad:
-        pytest.fail("sanitizer reports in the module's servers' logs:\n" +
-                    "\n".join(bad), pytrace=False)
+    harness.assert_no_crash(f.servers, "the module's servers' logs")
 
 
 @pytest.fixture(autouse=True)
-def no_sanitizer_reports():
-    """A sanitizer report (make asan) in the log of any server that ran
-    during the test fails it. Set up before the test's other fixtures,
-    so it checks after they stopped their servers."""
+def no_crash_reports():
+    """A crash (a sanitizer report of make asan, a responder killed by a
+    signal) in the log of any server that ran during the test fails it.
+    Set up before the test's other fixtures, so it checks after they
+    stopped their servers. Fixtures of a wider scope that start and stop
+    their servers before the test check them themselves
+    (harness.assert_no_crash)."""
     marks = {id(s): s.logs.mark() for s in _ALL_SERVERS
              if s.logs is not None}
     yield
-    bad = _sanitizer_failures(list(_ALL_SERVERS), marks)
-    if bad:
-        pytest.fail("sanitizer reports in server logs:\n" + "\n".join(bad),
-                    pytrace=False)
+    harness.assert_no_crash(list(_ALL_SERVERS), "server logs", marks)
 
 
 @pytest.fixture

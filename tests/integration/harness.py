@@ -68,6 +68,17 @@ def report(line):
     FAULT_REPORTS.append(line)
 
 
+# The Retry-After of every 503 and 429 (server.c), in seconds.
+RETRY_AFTER = "5"
+
+
+def assert_retry_after(headers, detail=None):
+    """A 503 or 429 says when to come back: exactly RETRY_AFTER."""
+    got = headers.get("retry-after")
+    assert got == RETRY_AFTER, \
+        f"Retry-After {got!r}, want {RETRY_AFTER!r}: {detail or headers}"
+
+
 def fail(msg):
     pytest.fail(msg, pytrace=False)
 
@@ -161,12 +172,25 @@ def make_secret_file(path, secret, owner="www-data"):
 # mod_fcgid passes only FcgidInitialEnv).
 SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 
-# What a sanitizer report, or a responder killed by a signal, leaves in
-# a server's log (sanitizer reports go to stderr, the error log).
-SANITIZER_RX = re.compile(
+# Signals that mean a crash, not a stop: SIGILL, SIGABRT, SIGBUS,
+# SIGFPE, SIGSEGV.
+CRASH_SIGNALS = (4, 6, 7, 8, 11)
+
+# What a crash leaves in a server's log: a sanitizer report (on stderr,
+# the error log), the web server's note of a child killed by a signal
+# (Apache "exit signal Segmentation fault (11)", mod_fcgid "get
+# unexpected signal 11", lighttpd "child signalled: 11", nginx "exited
+# on signal 11"), a shell's "(core dumped)", and the harness's own line
+# for a process it started that died of a signal (record_crash).
+_SIGNUMS = "|".join(str(n) for n in CRASH_SIGNALS)
+CRASH_RX = re.compile(
     r"ERROR: (?:Address|Leak|Memory|Thread)Sanitizer|"
-    r"SUMMARY: \w+Sanitizer|runtime error: |"
-    r"AddressSanitizer:DEADLYSIGNAL")
+    r"SUMMARY: \w+Sanitizer|AddressSanitizer|runtime error: |"
+    r"Segmentation fault|SIGSEGV|\(core dumped\)|"
+    r"exit signal (?:Aborted|Bus error|Illegal instruction|"
+    r"Floating point exception)|"
+    rf"\bsignal(?:led:)? (?:{_SIGNUMS})\b|"
+    r"^harness: .* killed by signal ", re.M)
 
 
 _SANITIZED = {}
@@ -188,9 +212,45 @@ def sanitizer_env():
     return {k: os.environ[k] for k in SANITIZER_ENV if k in os.environ}
 
 
-def sanitizer_reports(text):
-    """Lines of text that belong to a sanitizer report."""
-    return [line for line in text.splitlines() if SANITIZER_RX.search(line)]
+def crash_reports(text):
+    """Lines of a log that tell of a crash (CRASH_RX)."""
+    return [line for line in text.splitlines() if CRASH_RX.search(line)]
+
+
+# The older name, from when only sanitizer reports were looked for.
+sanitizer_reports = crash_reports
+
+
+def record_crash(popen, what, log_path):
+    """A process we started (and have waited for) that died of a crash
+    signal gets a line in its log, for the crash check to find."""
+    rc = popen.returncode
+    if rc is None or rc >= 0 or -rc not in CRASH_SIGNALS:
+        return
+    with open(log_path, "a") as f:
+        f.write(f"harness: {what} (pid {popen.pid}) killed by signal "
+                f"{-rc} ({signal.strsignal(-rc)})\n")
+
+
+def crash_failures(servers, marks=None):
+    """Crash lines in the logs of servers since marks ({id(srv): mark};
+    a server without one: its whole log), one text a server."""
+    out = []
+    for srv in servers:
+        if srv.logs is None:
+            continue
+        lines = srv.crash_reports((marks or {}).get(id(srv)))
+        if lines:
+            out.append(f"{srv.name} ({srv.dir}):\n" + "\n".join(lines[:20]))
+    return out
+
+
+def assert_no_crash(servers, what="server logs", marks=None):
+    """Fail when any of servers logged a crash (call once they stopped:
+    a leak report is written at exit)."""
+    bad = crash_failures(servers, marks)
+    if bad:
+        fail(f"crash reports in {what}:\n" + "\n".join(bad))
 
 
 # ---- producer: always a separate process ----
@@ -422,6 +482,8 @@ class Listener:
     def stop(self):
         if self.proc:
             terminate(self.proc.pid, popen=self.proc)
+            record_crash(self.proc, f"sse-outbox --listen {self.addr}",
+                         self.stderr_path)
             self.proc = None
 
 
@@ -489,9 +551,11 @@ class Server:
             found.append(self.listener.pid)
         return found
 
-    def sanitizer_reports(self, mark=None):
-        """Sanitizer report lines in this server's logs since mark."""
-        return sanitizer_reports(self.logs.since(mark))
+    def crash_reports(self, mark=None):
+        """Crash lines (CRASH_RX) in this server's logs since mark."""
+        return crash_reports(self.logs.since(mark))
+
+    sanitizer_reports = crash_reports
 
     def _start_listener(self):
         if self.listener:
@@ -522,6 +586,8 @@ class Server:
         if self.proc:
             family = descendants(self.proc.pid)
             terminate(self.proc.pid, popen=self.proc)
+            if getattr(self, "stderr_path", None):
+                record_crash(self.proc, self.kind, self.stderr_path)
             # The server should have ended its children; end any that it
             # left behind, by PID (they are ours: we started the server).
             wait_until(lambda: not any(alive(p) for p in family), 5)

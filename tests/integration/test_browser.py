@@ -49,8 +49,14 @@ def demos():
         return d.start()
 
     yield start
+    failures = []
     for d in started:
-        d.close()
+        try:
+            d.close()
+        except BaseException as e:     # a crash in its log: close the rest
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 def stats(demo):

@@ -21,6 +21,8 @@ import uuid
 
 import pytest
 
+import harness
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 RUN_DEMO = os.path.join(REPO, "demo", "run_demo.py")
@@ -212,7 +214,12 @@ def demo():
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        # The log holds lighttpd's and the responder's stderr.
+        crashes = harness.crash_reports(read_log(log))
         shutil.rmtree(run_dir, ignore_errors=True)
+        if crashes:
+            harness.fail("crash reports in the demo's log:\n" +
+                         "\n".join(crashes[:20]))
 
 
 def test_demo(demo):

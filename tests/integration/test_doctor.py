@@ -98,6 +98,7 @@ def run_config(factory, responder, name):
         rc, out, err = doctor(responder, srv.url(), *basic())
     finally:
         srv.stop()
+    harness.assert_no_crash([srv], f"the logs of {name}")
     detail = f"exit {rc}\nstdout:\n{out}\nstderr:\n{err}"
     assert rc == status, detail
     assert f"\nverdict: {verdict}" in out, detail
@@ -128,8 +129,9 @@ def verdicts(request, base_dir, responder, htpasswd):
         results = harness.run_parallel(wanted, run, workers=8)
     finally:
         factory.close()
-    return {name: (err, outputs.get(name, "")) for name, (err, _)
-            in results.items()}
+    yield {name: (err, outputs.get(name, "")) for name, (err, _)
+           in results.items()}
+    harness.assert_no_crash(factory.servers, "the servers of " + __name__)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))

@@ -18,7 +18,6 @@ What each test measures goes to the session summary (harness.report).
 
 import json
 import os
-import re
 import select
 import sqlite3
 import statistics
@@ -148,8 +147,7 @@ def test_database_created_while_clients_wait(servers):
     mark = srv.logs.mark()
     r = srv.request("alice", last_event_id=0)
     assert r.status == 503, r.describe()
-    assert re.fullmatch(r"\d+", r.headers.get("retry-after", "")), \
-        r.header_list
+    harness.assert_retry_after(r.headers, r.header_list)
     srv.logs.wait_for(r"sse-outbox\[\d+\]: warning: req=\d+ refused 503: "
                       r"cannot open database \S*app\.db", mark)
     pid = the_responder(srv)
@@ -262,7 +260,7 @@ def test_outbox_table_dropped_under_live_streams(servers):
         mark = srv.logs.mark()
         r = srv.request("alice", last_event_id=ids[-1])
         assert r.status == 503, r.describe()
-        assert "retry-after" in r.headers
+        harness.assert_retry_after(r.headers, r.header_list)
         srv.logs.wait_for(r"req=\d+ refused 503: .*(no such table: outbox|"
                           r"has no outbox table)", mark)
     # Re-created (its AUTOINCREMENT counter went with it: ids restart),
@@ -478,7 +476,8 @@ def test_requests_while_the_database_is_deleted_get_503(servers):
             c.close()
     answers = [srv.request("alice", last_event_id=0) for _ in range(8)]
     statuses = [(r.status, r.headers.get("retry-after")) for r in answers]
-    assert all(s == 503 and ra for s, ra in statuses), statuses
+    assert all(s == 503 and ra == harness.RETRY_AFTER
+               for s, ra in statuses), statuses
 
 
 # ---- a read error in the middle of a stream ----
@@ -728,12 +727,22 @@ def test_burst_live_in_order_in_bounded_memory(live_burst):
     check_burst(live_burst)
 
 
+def check_bob_latency(lat):
+    """bob's rows, one every 50 ms while alice's burst goes out: tens of
+    milliseconds at most on an idle machine (max 95 ms live, 6 ms
+    replayed). A row held behind the burst, or behind the stalled
+    reader, would typically wait seconds; the bounds leave room for a
+    loaded 2-core machine."""
+    assert statistics.median(lat) < 0.25, \
+        f"bob's rows waited {statistics.median(lat):.2f} s (median)"
+    assert lat[-1] < 2.0, f"bob's rows waited up to {lat[-1]:.2f} s"
+
+
 def test_burst_replayed_in_order_in_bounded_memory(replayed_burst):
     harness.report(burst_report(replayed_burst))
     check_burst(replayed_burst)
-    assert replayed_burst["bob_latency"][-1] < 1.0
+    check_bob_latency(replayed_burst["bob_latency"])
 
 
 def test_burst_live_other_users_keep_their_latency(live_burst):
-    lat = live_burst["bob_latency"]
-    assert lat[-1] < 0.5, f"bob's rows waited up to {lat[-1]:.2f} s"
+    check_bob_latency(live_burst["bob_latency"])

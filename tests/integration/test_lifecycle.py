@@ -178,6 +178,9 @@ def rows_for(db, user, after=0):
 
 
 JITTER_STREAMS = 20
+# SSE_MAX_STREAM=3, plus the 50 ms deadline sweep (HUB_SWEEP_FINE) and
+# room for a loaded 2-core machine.
+MAX_LIFETIME = 3.0 + 0.05 + 1.0
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +244,10 @@ def test_max_stream_ends_many_streams_cleanly_resume_loses_nothing(
     assert all(r["complete"]), "a stream was cut, not ended"
     assert len(re.findall(r"ending stream: SSE_MAX_STREAM reached",
                           r["log"])) == JITTER_STREAMS
-    # Up to 10 % early; deadlines are checked once a second (HUB_SWEEP),
-    # so up to 1 s late as well.
-    assert 2.7 - 0.05 <= life[0] and life[-1] <= 3.0 + 1.0 + 0.3, life
+    # Up to 10 % early, measured from when the client saw the headers (a
+    # busy client sees them late: 0.2 s of room); late only by the 50 ms
+    # deadline sweep plus room for a loaded machine.
+    assert 2.7 - 0.2 <= life[0] and life[-1] <= MAX_LIFETIME, life
     for got, want in zip(r["got"], r["want"]):
         assert got == want
 
@@ -252,7 +256,13 @@ def test_max_stream_jitter_spreads_the_ends(max_stream_ends):
     r = max_stream_ends
     assert distinct_instants(r["ends"]) >= 5, sorted(
         round(t - r["ends"][0], 3) for t in r["ends"])
-    assert max(r["lifetimes"]) <= 3.0 + 0.1, sorted(r["lifetimes"])
+    life = sorted(r["lifetimes"])
+    # Jitter only shortens a stream (by up to 10 %, so a quarter of them
+    # end before 2.78 s on an idle machine): the lower quartile is below
+    # 3 s even with the whole lot late, and none outlives its deadline
+    # by more than the sweep and a loaded machine's delay.
+    assert life[len(life) // 4] < 3.0, life
+    assert life[-1] <= MAX_LIFETIME, life
 
 
 @pytest.fixture
@@ -274,8 +284,7 @@ def test_429_past_sse_max_per_user(per_user_lighttpd):
         mark = srv.logs.mark()
         r = srv.request("alice")
         assert r.status == 429, r.describe()
-        assert re.fullmatch(r"\d+", r.headers.get("retry-after", "")), \
-            r.header_list
+        harness.assert_retry_after(r.headers, r.header_list)
         srv.logs.wait_for(r"sse-outbox\[\d+\]: warning: req=\d+ refused 429: "
                           r"user=alice holds SSE_MAX_PER_USER \(2\) streams",
                           mark)
@@ -312,7 +321,7 @@ def test_head_at_sse_max_per_user_matches_get(per_user_lighttpd):
         head = srv.request("alice", method="HEAD")
         assert get.status == 429
         assert head.status == get.status
-        assert "retry-after" in head.headers
+        harness.assert_retry_after(head.headers, head.header_list)
     finally:
         for c in streams:
             c.close()
@@ -389,7 +398,7 @@ def test_caps_together_count_slots_exactly(servers):
         mark = srv.logs.mark()
         r = srv.request("carol")
         assert r.status == 503, r.describe()
-        assert re.fullmatch(r"\d+", r.headers.get("retry-after", ""))
+        harness.assert_retry_after(r.headers, r.header_list)
         srv.logs.wait_for(r"refused 503: SSE_MAX_STREAMS \(3\) streams open",
                           mark)
         ids = srv.produce(("bob", "m", "served"))

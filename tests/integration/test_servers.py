@@ -409,8 +409,18 @@ def outcomes(request, base_dir, responder, htpasswd):
         results = harness.run_parallel(order, run, workers=8)
     finally:
         factory.close()
-    return {job: (err, took, paths[job]) for job, (err, took)
-            in results.items()}
+    out = {}
+    for job, (err, took) in results.items():
+        # A crash in the logs of the job's servers (all stopped by now,
+        # so reports written at exit are in) fails the job's test.
+        crashes = harness.crash_failures(paths[job].servers)
+        if crashes:
+            err = (err or "") + "crash reports in the logs:\n" + \
+                "\n".join(crashes)
+        out[job] = (err, took, paths[job])
+    yield out
+    # Any server not counted in a job's.
+    harness.assert_no_crash(factory.servers, "the servers of " + __name__)
 
 
 def _report(outcomes, job):

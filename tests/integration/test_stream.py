@@ -136,7 +136,7 @@ def test_two_users_see_only_their_rows(server):
 
 
 @pytest.mark.parametrize("how", ["header", "query", "leading-zeros",
-                                 "header-wins"])
+                                 "header-wins", "own-row"])
 def test_resume_delivers_exactly_the_missed_rows(server, how):
     user = "carol"
     ids = server.produce(
@@ -155,7 +155,12 @@ def test_resume_delivers_exactly_the_missed_rows(server, how):
         c = server.open(user, query=f"lastEventId={ids[2]}")
     elif how == "leading-zeros":
         c = server.open(user, last_event_id=f"000{ids[2]}")
-    else:
+    elif how == "own-row":
+        # The resume point is the user's own last row (the usual case: the
+        # browser sends the id of the last event it got). That row was
+        # delivered; it must not come again.
+        c = server.open(user, last_event_id=str(ids[1]))
+    elif how == "header-wins":
         # The header names the resume point; the query is only a fallback.
         c = server.open(user, last_event_id=str(ids[3]),
                         query=f"lastEventId={ids[0]}")
@@ -196,6 +201,9 @@ def test_heartbeat_on_idle_stream(server):
         gaps = [round(b.time - a.time, 2)
                 for a, b in zip(comments, comments[1:])]
         print(f"{server.kind}: heartbeat gaps {gaps} s")
+        # One a second: neither a burst of them nor one skipped (room for
+        # a loaded machine on the late side).
+        assert all(0.5 <= g <= 3.0 for g in gaps), gaps
         # A heartbeat is a bare comment line.
         assert b"\n:\n" in bytes(c.raw), bytes(c.raw)[:200]
     finally:
@@ -238,6 +246,10 @@ def test_stalled_reader_does_not_delay_others(lighttpd):
         held = len(slow.events)
         print(f"lighttpd: {rows} x {size // 1024} KB rows reached the "
               f"reading client in {took:.2f} s; the stalled one had {held}")
+        # About 0.5 s here: a reader held up behind the stalled one would
+        # wait for the stall (the 30 s timeout above) or for the write
+        # timeouts of its bytes. 5 s leaves room for a loaded machine.
+        assert took < 5.0, took
         assert [int(e.id) for e in got] == sorted(int(e.id) for e in got)
         ids = [int(e.id) for e in got]
         # It really stalled: megabytes stayed unread behind it.

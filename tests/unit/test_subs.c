@@ -274,6 +274,88 @@ test_many_keys(void **state)
 	free(members);
 }
 
+/* Every key hashes alike: only a byte comparison tells them apart. */
+static uint64_t
+collide_all(const char *key, size_t len)
+{
+	(void)key;
+	(void)len;
+	return 42;
+}
+
+static uint64_t (*saved_hash)(const char *, size_t);
+
+static int
+force_collisions(void **state)
+{
+	(void)state;
+	saved_hash = subs_hash;
+	subs_hash = collide_all;
+	return 0;
+}
+
+static int
+restore_hash(void **state)
+{
+	(void)state;
+	subs_hash = saved_hash;
+	return 0;
+}
+
+#define COLLIDING 300
+
+/*
+ * With every key in one chain (and past the growth of the bucket array,
+ * which must keep the chain whole), distinct keys stay distinct: same
+ * length, prefixes of each other, or differing only after a NUL.
+ */
+static void
+test_colliding_keys_stay_distinct(void **state)
+{
+	struct subs *subs = subs_new();
+	int members[COLLIDING];
+	char key[32];
+	int len;
+
+	(void)state;
+	assert_ptr_equal(subs_hash, collide_all);
+	assert_non_null(subs);
+	for (int i = 0; i < COLLIDING; i++) {
+		len = snprintf(key, sizeof(key), "u%d", i);
+		assert_int_equal(subs_add(subs, key, (size_t)len, &members[i]),
+		    0);
+	}
+	assert_int_equal(subs_key_count(subs), COLLIDING);
+	for (int i = 0; i < COLLIDING; i++) {
+		len = snprintf(key, sizeof(key), "u%d", i);
+		expect_members(subs, key, (size_t)len,
+		    (void *[]){ &members[i], NULL });
+	}
+	/* absent keys that share the chain, a length, or a prefix */
+	expect_members(subs, LIT("u"), (void *[]){ NULL });
+	expect_members(subs, LIT("u300"), (void *[]){ NULL });
+	expect_members(subs, LIT("v1"), (void *[]){ NULL });
+	expect_members(subs, LIT("u1\0"), (void *[]){ NULL });
+	/* removing under one key leaves the others alone */
+	for (int i = 0; i < COLLIDING; i += 2) {
+		len = snprintf(key, sizeof(key), "u%d", i);
+		subs_remove(subs, key, (size_t)len, &members[i]);
+		/* a member that is not under this key: a no-op */
+		subs_remove(subs, key, (size_t)len, &members[i + 1]);
+	}
+	assert_int_equal(subs_key_count(subs), COLLIDING / 2);
+	for (int i = 0; i < COLLIDING; i++) {
+		len = snprintf(key, sizeof(key), "u%d", i);
+		if (i % 2)
+			expect_members(subs, key, (size_t)len,
+			    (void *[]){ &members[i], NULL });
+		else
+			expect_members(subs, key, (size_t)len,
+			    (void *[]){ NULL });
+	}
+	subs_free(subs);
+}
+
 int
 main(void)
 {
@@ -283,6 +365,11 @@ main(void)
 		cmocka_unit_test(test_nul_and_prefix_keys),
 		cmocka_unit_test(test_key_copied),
 		cmocka_unit_test(test_many_keys),
+		/* the NUL and prefix cases again, all in one chain */
+		cmocka_unit_test_setup_teardown(test_nul_and_prefix_keys,
+		    force_collisions, restore_hash),
+		cmocka_unit_test_setup_teardown(test_colliding_keys_stay_distinct,
+		    force_collisions, restore_hash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

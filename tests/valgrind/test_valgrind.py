@@ -1,7 +1,8 @@
 """The request path under valgrind: the binary run as CGI (and its
-subcommands) must free what it allocates and touch no memory it should
-not. valgrind --leak-check=full; each run must report "definitely lost:
-0" (or free everything) and "ERROR SUMMARY: 0 errors".
+subcommands), and one `--listen` process serving several streams at once
+behind lighttpd, must free what it allocates and touch no memory it
+should not. valgrind --leak-check=full; each run must report "definitely
+lost: 0" (or free everything) and "ERROR SUMMARY: 0 errors".
 
 Run by `make valgrind` (part of `make test`) against the normal build:
 valgrind cannot run a sanitizer build. valgrind 3.19 does not know
@@ -11,6 +12,7 @@ epoll_pwait2; the hub then falls back to epoll_wait.
 import os
 import re
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -76,7 +78,7 @@ _runs = iter(range(1, 1000))
 
 def valgrind_cmd(work, args):
     log = work / f"valgrind-{next(_runs)}.log"
-    cmd = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+    cmd = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite,possible",
            "--errors-for-leak-kinds=definite,possible",
            f"--error-exitcode={ERROR_EXIT}", "--track-fds=no",
            f"--log-file={log}"] + args
@@ -210,3 +212,96 @@ def test_check(responder, work):
                   SSE_JWT_SECRET="short", SSE_HEARTBEAT="x")
     p = run(work, [responder, "--check"], env, want_rc=1)
     assert b"SSE_JWT_SECRET" in p.stderr and b"SSE_HEARTBEAT" in p.stderr
+
+
+# ---- FastCGI: one --listen process, several streams ----
+
+def test_fastcgi_listen_many_streams(responder):
+    """`sse-outbox --listen` (as systemd would run it for lighttpd's
+    "socket") under valgrind: streams of several users at once, replay
+    and live rows, a large row, refusals and HEAD on the same process, a
+    client that leaves, then SIGTERM with streams open. The process ends
+    its streams, exits 0, and valgrind finds no error and no leak."""
+    harness.require_program(VALGRIND)
+    # 0777 like the integration suite's: lighttpd runs as www-data.
+    d = harness.make_dir(tempfile.mkdtemp(prefix="sse-outbox-vg-fcgi-"))
+    try:
+        _fastcgi_listen_many_streams(responder, d)
+    finally:
+        if os.environ.get("SSE_TESTS_KEEP") != "1":
+            harness.remove_tree(d)
+
+
+def _fastcgi_listen_many_streams(responder, d):
+    db = harness.make_db(d / "app.db")
+    cmd, log = valgrind_cmd(d, [responder])
+    # The Listener runs BIN --listen ADDR: BIN is valgrind around it.
+    wrapper = d / "sse-outbox-under-valgrind"
+    wrapper.write_text("#!/bin/sh\nexec " + shlex.join(cmd) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    srv = harness.Lighttpd(d / "lighttpd", db, str(wrapper),
+                           harness.make_htpasswd(d / "htpasswd"),
+                           auth="query", mode="fastcgi-socket",
+                           heartbeat=1)
+    streams = []
+    try:
+        srv.start()
+        early = harness.produce_ids(db, ("alice", "old", "before"),
+                                    ("bob", None, "not alice's"))
+        alice = srv.open("alice", last_event_id="0")
+        bob = srv.open("bob")
+        carol = srv.open("carol")
+        streams += [alice, bob, carol]
+        for c in streams:
+            assert c.status == 200, c.describe()
+            c.wait_fields(1, timeout=TIMEOUT)
+        assert [int(e.id) for e in alice.wait_events(1, TIMEOUT)] == \
+            early[:1]
+        big = "x" * (100 * 1024)         # several writes
+        ids = harness.produce_ids(db, ("alice", "m", "a1"),
+                                  (None, "all", "everyone"),
+                                  ("bob", "m", big), ("carol", "m", "c1"))
+        assert [int(e.id) for e in alice.wait_events(3, TIMEOUT)] == \
+            early[:1] + ids[0:2]
+        assert [int(e.id) for e in bob.wait_events(2, TIMEOUT)] == ids[1:3]
+        assert bob.events[1].data == big
+        assert [int(e.id) for e in carol.wait_events(2, TIMEOUT)] == \
+            [ids[1], ids[3]]
+        # A client that leaves: its stream is freed while others go on.
+        mark = srv.logs.mark()
+        carol.close()
+        srv.logs.wait_for(r"user=carol stream closed: client went away",
+                          mark, timeout=TIMEOUT)
+        # Refusals and HEAD on the same process.
+        assert srv.request().status == 401
+        assert srv.request("alice", query="lastEventId=x").status == 400
+        head = srv.request("alice", method="HEAD")
+        assert head.status == 200 and bytes(head.raw) == b"", head.describe()
+        dave = srv.open("dave")
+        streams.append(dave)
+        assert dave.status == 200, dave.describe()
+        more = harness.produce_ids(db, ("dave", "m", "d1"),
+                                   ("alice", "m", "a2"))
+        assert [int(e.id) for e in dave.wait_events(1, TIMEOUT)] == more[:1]
+        assert [int(e.id) for e in alice.wait_events(4, TIMEOUT)][-1] == \
+            more[1]
+        # SIGTERM (systemctl stop) with three streams open.
+        proc = srv.listener.proc
+        mark = srv.logs.mark()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            pytest.fail(f"--listen under valgrind did not exit within "
+                        f"{TIMEOUT} s of SIGTERM")
+        for c in (alice, bob, dave):
+            assert c.wait_end(timeout=10), c.describe()
+        srv.logs.wait_for(r"shut down cleanly", mark, timeout=5)
+        check_log(log, rc)
+        assert harness.crash_reports(srv.logs.since()) == []
+    finally:
+        for c in streams:
+            c.close()
+        srv.stop()
