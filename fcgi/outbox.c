@@ -224,9 +224,9 @@ outbox_check_format(struct outbox *ob, const char *path, char *err,
 		return rc;
 	if (strcasecmp(v, "wal") != 0) {
 		snprintf(err, errlen, "database %s is not in WAL mode "
-		    "(journal_mode=%s): readers would wait on every commit "
-		    "and commits could not be watched; fix: sqlite3 %s "
-		    "'PRAGMA journal_mode=WAL'", path, v, path);
+		    "(journal_mode=%s); fix: sqlite3 %s 'PRAGMA "
+		    "journal_mode=WAL' (in this mode readers wait on every "
+		    "commit and commits cannot be watched)", path, v, path);
 		return -1;
 	}
 	rc = outbox_pragma_text(ob, sql_encoding, v, sizeof(v), err, errlen);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define OUTBOX_ERR_LEN 256
+#define OUTBOX_ERR_LEN 1024	/* room for two paths and a fix */
 #define OUTBOX_MAX_KEYS 16	/* recipient keys one stream may follow */
 #define OUTBOX_SCHEMA_VERSION 1	/* newest outbox_meta schema_version known */
 
