@@ -189,7 +189,7 @@ def test_database_refused_unless_ids_compare_as_bytes(servers, responder,
         srv = query_server(servers, db=db, heartbeat=30)
     else:
         srv = servers.lighttpd(db=db, auth="query", heartbeat=30)
-    for user in [owner] + intruders:
+    for user in intruders + [owner]:
         mark = srv.logs.mark()
         r = srv.request(user, last_event_id=0)
         assert r.status == 503, (user, r.describe())
@@ -464,15 +464,13 @@ def test_latency_after_the_directory_is_recreated(servers):
     c = srv.open("alice")
     try:
         c.wait_fields(1)
-        mark = srv.logs.mark()
         shutil.rmtree(d)
         assert c.wait_end(timeout=5), c.describe()
         harness.make_dir(d)
         harness.make_db(db)
-        srv.logs.wait_for(r"is readable again", mark, timeout=5)
     finally:
         c.close()
-    time.sleep(1.5)
+    time.sleep(2.5)                     # the loop reopens it meanwhile
     after = latencies(srv, "alice", 20)
     med = statistics.median(after)
     harness.report(f"directory re-created: median latency "
