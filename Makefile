@@ -31,7 +31,7 @@ SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor
+UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor outbox
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -47,6 +47,8 @@ unit_deps_stats = stats buf
 unit_deps_subs = subs
 unit_deps_transport = transport buf
 unit_deps_doctor = doctor
+unit_deps_outbox = outbox log
+unit_libs_outbox = $$(pkg-config --libs sqlite3)
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind
