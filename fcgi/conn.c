@@ -10,6 +10,7 @@ struct conn {
 	struct outbox *ob;	/* NULL while the database is down */
 	double retry_at;	/* next attempt while down */
 	int down_logged;	/* the outage is already in the log */
+	int busy;		/* the last attempt found it busy */
 };
 
 struct conn *
@@ -36,14 +37,22 @@ conn_get(struct conn *c, double now, int *fresh)
 {
 	char err[OUTBOX_ERR_LEN];
 
+	int rc;
+
 	*fresh = 0;
 	if (c->ob)
 		return c->ob;
 	if (now < c->retry_at)
 		return NULL;
+	rc = outbox_open_nowait(c->path, &c->ob, err, sizeof(err));
+	c->busy = rc == OUTBOX_AGAIN;
+	if (c->busy) {
+		/* Another process is recovering the wal-index: soon. */
+		c->retry_at = now + CONN_BUSY_RETRY;
+		return NULL;
+	}
 	c->retry_at = now + CONN_REOPEN;
-	c->ob = outbox_open(c->path, err, sizeof(err));
-	if (!c->ob) {
+	if (rc != 0) {
 		/* Once per outage: requests log their own 503s meanwhile. */
 		if (!c->down_logged)
 			log_warnx("%s; retrying every %.0f s", err,
@@ -76,6 +85,12 @@ void
 conn_retry_now(struct conn *c)
 {
 	c->retry_at = 0;
+}
+
+int
+conn_busy(const struct conn *c)
+{
+	return c->busy;
 }
 
 double

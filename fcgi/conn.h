@@ -5,6 +5,7 @@
 #include "outbox.h"
 
 #define CONN_REOPEN 1.0		/* retry a failed database this often */
+#define CONN_BUSY_RETRY 0.005	/* retry a busy one this soon */
 
 struct conn;
 
@@ -28,6 +29,10 @@ void conn_drop(struct conn *c);
 
 /* The next conn_get may retry at once (a request just opened it). */
 void conn_retry_now(struct conn *c);
+
+/* Did the last attempt find the database busy (not down)? Then
+ * nothing is wrong: conn_get is simply tried again soon. */
+int conn_busy(const struct conn *c);
 
 /* When the next retry is due; 0 while open. */
 double conn_retry_at(const struct conn *c);

@@ -122,6 +122,24 @@ deliver_live_one(void *ctx, struct stream *s)
 		s->synced = 0;
 }
 
+/* Call fn for each live stream row is for, by the store's one rule. */
+static void
+deliver_each_recipient(struct deliver *d, const struct outbox_row *row,
+    void (*fn)(void *ctx, struct stream *s), void *ctx)
+{
+	switch (row->to) {
+	case OUTBOX_TO_ALL:
+		registry_each(d->reg, fn, ctx);
+		break;
+	case OUTBOX_TO_KEY:
+		registry_each_for_key(d->reg, row->user_id, row->user_len, fn,
+		    ctx);
+		break;
+	case OUTBOX_TO_NOBODY:
+		break;
+	}
+}
+
 /* s missed a live row: it reads it in its catch-up instead. */
 static void
 deliver_mark_behind(void *ctx, struct stream *s)
@@ -145,18 +163,11 @@ deliver_on_live_row(void *ctx, const struct outbox_row *row)
 			 * its catch-up, where memory may be found. */
 			log_warnx("row %lld: out of memory framing it; the "
 			    "streams it is for read it again", row->id);
-			if (row->user_id)
-				registry_each_for_key(d->reg, row->user_id,
-				    row->user_len, deliver_mark_behind, d);
-			else
-				registry_each(d->reg, deliver_mark_behind, d);
+			deliver_each_recipient(d, row, deliver_mark_behind,
+			    d);
 		} else {
 			deliver_log_skipped(row);
-			if (row->user_id)
-				registry_each_for_key(d->reg, row->user_id,
-				    row->user_len, deliver_live_one, w);
-			else
-				registry_each(d->reg, deliver_live_one, w);
+			deliver_each_recipient(d, row, deliver_live_one, w);
 		}
 		deliver_shrink(d);
 	}

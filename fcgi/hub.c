@@ -489,8 +489,16 @@ hub_on_changes(struct loop_handler *h, uint32_t events)
 
 	(void)events;
 	counters_add(&hub->counters.wakeups, 1);
-	if (due & CHANGES_REPLACED)
-		hub_store_replaced(hub);
+	if (!(due & CHANGES_REPLACED))
+		return;
+	/* A producer's last close deletes -wal and -shm; if the files the
+	 * connection opened are still the ones there, nothing changed. */
+	if (conn_current(hub->conn) &&
+	    outbox_still_current(conn_current(hub->conn), hub->cfg->db)) {
+		hub->look_now = 1;
+		return;
+	}
+	hub_store_replaced(hub);
 }
 
 /* ---- the turn ---- */
@@ -502,6 +510,10 @@ hub_use_store(struct hub *hub, double now)
 	struct outbox *ob = hub_store(hub, now);
 	struct stream *s;
 
+	if (!ob && conn_busy(hub->conn)) {
+		hub_store_busy(hub, now);	/* everything waits a moment */
+		return;
+	}
 	if (!ob) {
 		hub->look_now = 0;
 		/* A stream that needs its backlog cannot be served: it

@@ -388,6 +388,15 @@ server_acceptor(void *arg)
 		tr.fastcgi = 1;
 		(void)server_handle(srv, &r, &tr, &ob, 0);
 		/*
+		 * Hold no connection while idle: SQLite shares one wal-index
+		 * mapping among a process's connections to a file, so one
+		 * left open on a -shm that was removed would hand that stale
+		 * mapping to the hub's next connection, which would then
+		 * never see a commit again.
+		 */
+		outbox_close(ob);
+		ob = NULL;
+		/*
 		 * The connection now belongs to the stream (or is closed):
 		 * free libfcgi's buffers and parameters without touching it.
 		 */
