@@ -31,7 +31,8 @@ SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor registry
+UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor registry \
+	settings
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -42,6 +43,7 @@ unit_libs_jwt = $(JWT_LIBS)
 unit_deps_auth = auth request jwt buf config
 unit_libs_auth = $(JWT_LIBS)
 unit_deps_config = config
+unit_deps_settings = settings
 unit_deps_buf = buf
 unit_deps_stats = stats buf
 unit_deps_subs = subs
