@@ -385,3 +385,38 @@ def test_suexec_strips_setenv_the_file_still_works(site_factory):
         f.write("SetEnv SSE_DB /nonexistent/elsewhere.db\n")
     pid = stream_one_row(srv)
     assert not [k for k in proc_env(pid) if k.startswith(b"SSE_")]
+
+
+def test_doctor_names_the_cgi_route_under_mod_fcgid(site_factory,
+                                                   responder):
+    """The tenant tried mod_fcgid from .htaccess (AddHandler fcgid-script
+    .fcgi) on a host that left FcgidOutputBufferSize at its default:
+    everything is held. The doctor says so, and since no .htaccess can
+    change that, names the CGI route; the same tenant, as CGI, streams."""
+    site, srv = site_factory(False, program="sse-outbox.fcgi",
+                             htaccess=HTACCESS_FCGID, fcgid=True)
+    p = subprocess.run([responder, "doctor", srv.url(), "--basic",
+                        "alice:" + harness.USERS["alice"]],
+                       capture_output=True, timeout=60)
+    out = p.stdout.decode()
+    detail = f"exit {p.returncode}\n{out}\n{p.stderr.decode()}"
+    assert p.returncode == 1, detail
+    assert "\nverdict: buffered" in out, detail
+    assert "\nfix: FcgidOutputBufferSize 0\n" in out, detail
+    assert "\nfix: AddHandler cgi-script .cgi\n" in out, detail
+    assert "a tenant cannot turn off mod_fcgid's buffering" in out, detail
+    # The settings came from sse-outbox.conf beside sse-outbox.fcgi.
+    srv.logs.wait_for(r"settings from " + str(site.settings))
+    # The advice, followed: the same program as .cgi, same settings file.
+    shutil.copy(site.program, site.docroot / "sse-outbox.cgi")
+    chown_tenant(site.docroot / "sse-outbox.cgi")
+    with open(site.htaccess, "a") as f:
+        f.write("AddHandler cgi-script .cgi\n")
+    srv.path = "/sse-outbox.cgi"
+    srv.bin = str(site.docroot / "sse-outbox.cgi")
+    p = subprocess.run([responder, "doctor", srv.url(), "--basic",
+                        "alice:" + harness.USERS["alice"]],
+                       capture_output=True, timeout=60)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "\nverdict: streaming" in out, out
