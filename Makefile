@@ -32,7 +32,7 @@ OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
 UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
-	registry outbox
+	registry outbox settings
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -43,6 +43,7 @@ unit_libs_jwt = $(JWT_LIBS)
 unit_deps_auth = auth request jwt buf config
 unit_libs_auth = $(JWT_LIBS)
 unit_deps_config = config
+unit_deps_settings = settings
 unit_deps_buf = buf
 unit_deps_stats = stats buf
 unit_deps_subs = subs
@@ -203,7 +204,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \
 	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
 	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
-	php-sqlite3 man-db
+	php-sqlite3 man-db apache2-suexec-pristine
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -82,33 +82,102 @@ config_auth_name(enum auth_mode mode)
 	return auth_names[mode];
 }
 
+#define CONFIG_NPARAMS (sizeof(config_params) / sizeof(config_params[0]) - 1)
+
+/* A settings file: one value per known setting, and where it was set. */
+struct config_file {
+	char *path;			/* for messages */
+	char *values[CONFIG_NPARAMS];	/* NULL = not in the file */
+	unsigned lines[CONFIG_NPARAMS];	/* line of each value */
+};
+
 struct config_errors {
 	char *err;
 	size_t len;
 	size_t used;
 	int count;
+	const struct config_file *file;	/* the source, or NULL: environment */
 };
 
-static void config_error(struct config_errors *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Append to err like vsnprintf, never past its end. */
+static void config_vappend(struct config_errors *e, const char *fmt,
+    va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
-config_error(struct config_errors *e, const char *fmt, ...)
+config_vappend(struct config_errors *e, const char *fmt, va_list ap)
 {
-	va_list ap;
 	int n;
 
-	e->count++;
 	if (!e->err || e->used + 1 >= e->len)
 		return;
-	if (e->used > 0)
-		e->err[e->used++] = '\n';
-	va_start(ap, fmt);
 	n = vsnprintf(e->err + e->used, e->len - e->used, fmt, ap);
-	va_end(ap);
 	if (n > 0)
 		e->used += (size_t)n < e->len - e->used ?
 		    (size_t)n : e->len - e->used - 1;
+}
+
+static void config_append(struct config_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+config_append(struct config_errors *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_vappend(e, fmt, ap);
+	va_end(ap);
+}
+
+/* Count a problem and start its line. */
+static int
+config_new_line(struct config_errors *e)
+{
+	e->count++;
+	if (!e->err || e->used + 1 >= e->len)
+		return -1;
+	if (e->used > 0)
+		e->err[e->used++] = '\n';
+	return 0;
+}
+
+static int
+config_index(const char *name)
+{
+	for (size_t i = 0; i < CONFIG_NPARAMS; i++)
+		if (strcmp(config_params[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * One problem with setting name: a line "NAME: reason", after
+ * "path:line: " (or "path: " for a setting it lacks) when the settings
+ * came from a file.
+ */
+static void config_error(struct config_errors *e, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+config_error(struct config_errors *e, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	int i;
+
+	if (config_new_line(e) == -1)
+		return;
+	if (e->file) {
+		i = config_index(name);
+		if (i >= 0 && e->file->values[i])
+			config_append(e, "%s:%u: ", e->file->path,
+			    e->file->lines[i]);
+		else
+			config_append(e, "%s: ", e->file->path);
+	}
+	config_append(e, "%s: ", name);
+	va_start(ap, fmt);
+	config_vappend(e, fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -164,7 +233,7 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 	switch (p->type) {
 	case CONFIG_STRING:
 		if (*v == '\0') {
-			config_error(e, "%s: must not be empty", p->name);
+			config_error(e, p->name, "must not be empty");
 			return;
 		}
 		/* Paths, addresses and origins never hold control bytes;
@@ -173,26 +242,26 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 		    strpbrk(v, "\r\n\x01\x02\x03\x04\x05\x06\x07\x08\x0b"
 		    "\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"
 		    "\x1b\x1c\x1d\x1e\x1f\x7f")) {
-			config_error(e, "%s: must not contain control "
-			    "characters", p->name);
+			config_error(e, p->name, "must not contain control "
+			    "characters");
 			return;
 		}
 		*(char **)field = strdup(v);
 		if (!*(char **)field)
-			config_error(e, "%s: out of memory", p->name);
+			config_error(e, p->name, "out of memory");
 		return;
 	case CONFIG_LONG:
 		if (config_parse_long(v, p->min, p->max, (long *)field) == -1)
-			config_error(e, "%s: '%.40s' is not a whole number "
-			    "from %ld to %ld", p->name, config_quote(v, q), p->min,
+			config_error(e, p->name, "'%.40s' is not a whole "
+			    "number from %ld to %ld", config_quote(v, q), p->min,
 			    p->max);
 		return;
 	case CONFIG_AUTH:
 		idx = config_lookup(auth_names,
 		    sizeof(auth_names) / sizeof(auth_names[0]), v);
 		if (idx < 0)
-			config_error(e, "%s: '%.40s' is not one of remote-user, "
-			    "jwt, query", p->name, config_quote(v, q));
+			config_error(e, p->name, "'%.40s' is not one of "
+			    "remote-user, jwt, query", config_quote(v, q));
 		else
 			*(enum auth_mode *)field = (enum auth_mode)idx;
 		return;
@@ -200,12 +269,33 @@ config_set(struct config *cfg, const struct config_param *p, const char *v,
 		idx = config_lookup(level_names,
 		    sizeof(level_names) / sizeof(level_names[0]), v);
 		if (idx < 0)
-			config_error(e, "%s: '%.40s' is not one of error, warn, "
-			    "info, debug", p->name, config_quote(v, q));
+			config_error(e, p->name, "'%.40s' is not one of error, "
+			    "warn, info, debug", config_quote(v, q));
 		else
 			*(long *)field = idx;
 		return;
 	}
+}
+
+/* One problem with a settings file: "path:line: reason" (no line: 0). */
+static void config_append_line(struct config_errors *e, const char *path,
+    unsigned line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+config_append_line(struct config_errors *e, const char *path, unsigned line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (config_new_line(e) == -1)
+		return;
+	if (line > 0)
+		config_append(e, "%s:%u: ", path, line);
+	else
+		config_append(e, "%s: ", path);
+	va_start(ap, fmt);
+	config_vappend(e, fmt, ap);
+	va_end(ap);
 }
 
 /* Keys do not linger in freed memory; s may be NULL. */
@@ -252,7 +342,7 @@ config_load_jwt(struct config *cfg, config_getter get, void *ctx,
 		return;
 	}
 	if (!get(ctx, "SSE_JWT_SECRET")) {
-		config_error(e, "SSE_AUTH: jwt needs SSE_JWT_SECRET or "
+		config_error(e, "SSE_AUTH", "jwt needs SSE_JWT_SECRET or "
 		    "SSE_JWT_SECRET_FILE");
 		return;
 	}
@@ -260,7 +350,7 @@ config_load_jwt(struct config *cfg, config_getter get, void *ctx,
 		return;		/* already reported by config_set */
 	why = config_secret_problem(cfg->jwt_secret, strlen(cfg->jwt_secret));
 	if (why)
-		config_error(e, "SSE_JWT_SECRET: %s", why);
+		config_error(e, "SSE_JWT_SECRET", "%s", why);
 }
 
 int
@@ -286,11 +376,11 @@ config_set_jwt_secret(struct config *cfg, const char *name,
 	return 0;
 }
 
-int
-config_load(struct config *cfg, config_getter get, void *ctx,
-    char *err, size_t errlen)
+static int
+config_load_from(struct config *cfg, config_getter get, void *ctx,
+    const struct config_file *file, char *err, size_t errlen)
 {
-	struct config_errors e = { err, errlen, 0, 0 };
+	struct config_errors e = { err, errlen, 0, 0, file };
 	const struct config_param *p;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -305,14 +395,176 @@ config_load(struct config *cfg, config_getter get, void *ctx,
 			config_set(cfg, p, v, &e);
 	}
 	if (!cfg->db && !get(ctx, "SSE_DB"))
-		config_error(&e, "SSE_DB: required (path of the SQLite "
+		config_error(&e, "SSE_DB", "required (path of the SQLite "
 		    "database)");
 	if (cfg->auth == AUTH_NONE && !get(ctx, "SSE_AUTH"))
-		config_error(&e, "SSE_AUTH: required (remote-user, jwt or "
+		config_error(&e, "SSE_AUTH", "required (remote-user, jwt or "
 		    "query); there is no default");
 	if (cfg->auth == AUTH_JWT)
 		config_load_jwt(cfg, get, ctx, &e);
 	return e.count;
+}
+
+int
+config_load(struct config *cfg, config_getter get, void *ctx,
+    char *err, size_t errlen)
+{
+	return config_load_from(cfg, get, ctx, NULL, err, errlen);
+}
+
+int
+config_any_set(config_getter get, void *ctx)
+{
+	for (const struct config_param *p = config_params; p->name; p++)
+		if (get(ctx, p->name))
+			return 1;
+	return 0;
+}
+
+const char *
+config_file_get(void *ctx, const char *name)
+{
+	const struct config_file *f = ctx;
+	int i = config_index(name);
+
+	return i < 0 ? NULL : f->values[i];
+}
+
+int
+config_load_file(struct config *cfg, const struct config_file *f,
+    char *err, size_t errlen)
+{
+	return config_load_from(cfg, config_file_get, (void *)f, f, err,
+	    errlen);
+}
+
+void
+config_file_free(struct config_file *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < CONFIG_NPARAMS; i++)
+		config_free_secret(f->values[i]);
+	free(f->path);
+	free(f);
+}
+
+/* Is c a blank inside a line (not its end)? */
+static int
+config_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * One line of a settings file, [s, end) without its LF. Blank lines and
+ * '#' comments set nothing; otherwise NAME=value, blanks around either
+ * dropped, and one pair of quotes ('...' or "...") around the whole
+ * value removed (nothing inside them is special).
+ */
+static void
+config_file_line(struct config_file *f, const char *s, const char *end,
+    unsigned line, struct config_errors *e)
+{
+	const char *eq;
+	const char *name_end;
+	char name[48];
+	char q[48];
+	char *value;
+	size_t n;
+	int i;
+
+	if (end > s && end[-1] == '\r')
+		end--;
+	while (s < end && config_blank(*s))
+		s++;
+	if (s == end || *s == '#')
+		return;
+	eq = memchr(s, '=', (size_t)(end - s));
+	if (!eq) {
+		config_append_line(e, f->path, line, "expected NAME=value, "
+		    "a '#' comment or a blank line");
+		return;
+	}
+	name_end = eq;
+	while (name_end > s && config_blank(name_end[-1]))
+		name_end--;
+	n = (size_t)(name_end - s);
+	if (n == 0 || n >= sizeof(name)) {
+		config_append_line(e, f->path, line, "expected NAME=value, "
+		    "with NAME one of the SSE_ settings");
+		return;
+	}
+	memcpy(name, s, n);
+	name[n] = '\0';
+	i = config_index(name);
+	if (i < 0) {
+		config_append_line(e, f->path, line, "unknown setting '%s' "
+		    "(see sse-outbox --help)", config_quote(name, q));
+		return;
+	}
+	if (f->values[i]) {
+		config_append_line(e, f->path, line, "%s set again (first "
+		    "on line %u)", name, f->lines[i]);
+		return;
+	}
+	s = eq + 1;
+	while (s < end && config_blank(*s))
+		s++;
+	while (end > s && config_blank(end[-1]))
+		end--;
+	if (end - s >= 2 && (*s == '"' || *s == '\'') && end[-1] == *s) {
+		s++;
+		end--;
+	}
+	value = strndup(s, (size_t)(end - s));
+	if (!value) {
+		config_append_line(e, f->path, line, "out of memory");
+		return;
+	}
+	f->values[i] = value;
+	f->lines[i] = line;
+}
+
+struct config_file *
+config_file_parse(const char *path, const char *text, size_t len,
+    char *err, size_t errlen)
+{
+	struct config_errors e = { err, errlen, 0, 0, NULL };
+	struct config_file *f;
+	const char *p = text;
+	const char *end = text + len;
+	unsigned line = 0;
+
+	if (err && errlen > 0)
+		err[0] = '\0';
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		config_append_line(&e, path, 0, "out of memory");
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		config_append_line(&e, path, 0, "larger than %d bytes: not a "
+		    "settings file", CONFIG_FILE_MAX);
+		goto out;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+
+		line++;
+		if (memchr(p, '\0', (size_t)(stop - p)))
+			config_append_line(&e, path, line, "a NUL byte: not a "
+			    "text file");
+		else
+			config_file_line(f, p, stop, line, &e);
+		p = nl ? nl + 1 : end;
+	}
+out:
+	if (e.count == 0)
+		return f;
+	config_file_free(f);
+	return NULL;
 }
 
 void

@@ -56,6 +56,45 @@ int config_load(struct config *cfg, config_getter get, void *ctx,
     char *err, size_t errlen);
 void config_free(struct config *cfg);
 
+/* Does get return a value for any setting of the table? 1 or 0. */
+int config_any_set(config_getter get, void *ctx);
+
+/*
+ * A settings file, for where the web server cannot pass environment
+ * variables (suEXEC strips them; mod_fcgid never sees an .htaccess
+ * SetEnv). Same names, same validation; main decides when to read one.
+ */
+struct config_file;
+
+#define CONFIG_FILE_MAX 65536	/* bytes; a settings file is small */
+
+/*
+ * Parse len bytes of text read from path (used only in messages): lines
+ * NAME=value with NAME a setting of the table, blanks around NAME and
+ * value dropped, one pair of '...' or "..." around the whole value
+ * removed; blank lines and lines whose first non-blank is '#' ignored;
+ * LF or CR LF line ends. Returns the settings (free with
+ * config_file_free), or NULL with one line "path:line: reason" in err
+ * per bad line (unknown name, no '=', a name set twice, a NUL byte).
+ * Values are checked later, by config_load_file.
+ */
+struct config_file *config_file_parse(const char *path, const char *text,
+    size_t len, char *err, size_t errlen);
+
+/* A config_getter over a parsed file (ctx is the struct config_file). */
+const char *config_file_get(void *ctx, const char *name);
+
+/*
+ * config_load with the file's values, as if they were the environment;
+ * each problem reads "path:line: NAME: reason" ("path: NAME: reason"
+ * for a required setting the file lacks).
+ */
+int config_load_file(struct config *cfg, const struct config_file *f,
+    char *err, size_t errlen);
+
+/* Wipes the values (a key may be among them); f may be NULL. */
+void config_file_free(struct config_file *f);
+
 /*
  * Check an HS256 key of len bytes that came from variable name (for the
  * message): not empty, CONFIG_JWT_SECRET_MIN to CONFIG_JWT_SECRET_MAX

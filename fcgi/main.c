@@ -14,6 +14,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "server.h"
+#include "settings.h"
 
 #ifndef SSE_OUTBOX_VERSION
 #define SSE_OUTBOX_VERSION "0.1.0"
@@ -95,11 +96,98 @@ main_usage(FILE *f)
 		config_describe(main_help_line, NULL);
 }
 
+/*
+ * Where the settings come from: the environment when it sets any of
+ * them, else the file beside the program (settings_locate), which suEXEC
+ * and mod_fcgid leave alone. Never a mix: one SSE_ variable in the
+ * environment and the file is not read.
+ */
+struct main_source {
+	struct config_file *file;	/* NULL: the environment */
+	char path[SETTINGS_PATH_MAX];	/* the file's path, once located */
+	int ignored;			/* a file exists, the environment won */
+};
+
 static const char *
 main_getenv(void *ctx, const char *name)
 {
 	(void)ctx;
 	return getenv(name);
+}
+
+/* A config_getter over a struct main_source. */
+static const char *
+main_get(void *ctx, const char *name)
+{
+	struct main_source *src = ctx;
+
+	if (src->file)
+		return config_file_get(src->file, name);
+	return getenv(name);
+}
+
+/*
+ * Fill src for the program started as argv0. Returns 0 (src->file NULL
+ * when the settings are the environment's), or -1 with one line in err:
+ * a file that is there but refused or unreadable, or a bad line in it
+ * (one line per bad line).
+ */
+static int
+main_source_open(struct main_source *src, const char *argv0, char *err,
+    size_t errlen)
+{
+	uid_t prog_uid;
+	size_t len;
+	char *text;
+	int rc;
+
+	memset(src, 0, sizeof(*src));
+	if (settings_locate(argv0, src->path, sizeof(src->path), &prog_uid,
+	    err, errlen) == -1) {
+		if (config_any_set(main_getenv, NULL))
+			return 0;	/* the environment is enough */
+		return -1;
+	}
+	if (config_any_set(main_getenv, NULL)) {
+		src->ignored = access(src->path, F_OK) == 0;
+		return 0;
+	}
+	rc = settings_read(src->path, prog_uid, &text, &len, err, errlen);
+	if (rc <= 0)
+		return rc;
+	src->file = config_file_parse(src->path, text, len, err, errlen);
+	explicit_bzero(text, len);
+	free(text);
+	return src->file ? 0 : -1;
+}
+
+static void
+main_source_close(struct main_source *src)
+{
+	config_file_free(src->file);
+	src->file = NULL;
+}
+
+/* The settings of src into cfg; returns the number of problems. */
+static int
+main_source_load(struct main_source *src, struct config *cfg, char *errs,
+    size_t size)
+{
+	int n;
+
+	if (src->file)
+		return config_load_file(cfg, src->file, errs, size);
+	n = config_load(cfg, main_getenv, NULL, errs, size);
+	if (n > 0 && !config_any_set(main_getenv, NULL) && src->path[0]) {
+		size_t used = strlen(errs);
+
+		/* Cut, if it must be: the hint is the last line. */
+		if (snprintf(errs + used, size - used, "\nsettings: no SSE_ "
+		    "variable in the environment and no settings file %s",
+		    src->path) >= 0)
+			n++;
+	}
+	return n;
 }
 
 /*
@@ -243,16 +331,17 @@ main_option(int argc, char **argv, int *i, const char *name,
  * token signed with the key of SSE_JWT_SECRET_FILE or SSE_JWT_SECRET.
  */
 static int
-main_token(int argc, char **argv)
+main_token(const char *argv0, int argc, char **argv)
 {
 	const char *channels[JWT_MAX_CHANNELS];
 	size_t nchannels = 0;
 	const char *user = NULL;
-	const char *file = getenv("SSE_JWT_SECRET_FILE");
-	const char *env = getenv("SSE_JWT_SECRET");
+	struct main_source src;
+	const char *file;
+	const char *env;
 	const char *reason;
 	const char *v;
-	char err[512];
+	char err[CONFIG_ERR_LEN];
 	struct config cfg;
 	long long ttl = MAIN_TOKEN_TTL;
 	char *token;
@@ -294,6 +383,12 @@ main_token(int argc, char **argv)
 		    "must not be empty\n%s", MAIN_TOKEN_USAGE);
 		return 2;
 	}
+	if (main_source_open(&src, argv0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sse-outbox token: %s\n", err);
+		return 1;
+	}
+	file = main_get(&src, "SSE_JWT_SECRET_FILE");
+	env = main_get(&src, "SSE_JWT_SECRET");
 	memset(&cfg, 0, sizeof(cfg));
 	rc = -1;
 	if (file)
@@ -304,15 +399,16 @@ main_token(int argc, char **argv)
 	else
 		snprintf(err, sizeof(err), "SSE_JWT_SECRET: set it or "
 		    "SSE_JWT_SECRET_FILE to sign tokens");
+	if (rc == 0 && loose)
+		fprintf(stderr, "sse-outbox token: warning: "
+		    "SSE_JWT_SECRET_FILE: %s is accessible by group or "
+		    "others; chmod 600 it\n", file);
+	main_source_close(&src);
 	if (rc == -1) {
 		fprintf(stderr, "sse-outbox token: %s\n", err);
 		config_free(&cfg);
 		return 1;
 	}
-	if (loose)
-		fprintf(stderr, "sse-outbox token: warning: "
-		    "SSE_JWT_SECRET_FILE: %s is accessible by group or "
-		    "others; chmod 600 it\n", file);
 	rc = jwt_sign(cfg.jwt_secret, strlen(cfg.jwt_secret), user, ttl,
 	    channels, nchannels, (long long)time(NULL), &token, &reason);
 	config_free(&cfg);
@@ -330,15 +426,19 @@ main_token(int argc, char **argv)
  * SSE_DB only; prints what it deleted.
  */
 static int
-main_prune(int argc, char **argv)
+main_prune(const char *argv0, int argc, char **argv)
 {
-	const char *db = getenv("SSE_DB");
+	struct main_source src;
+	const char *db;
+	char *db_copy = NULL;
 	const char *age_s = NULL;
 	long long age = 0;
 	long long deleted;
 	long long through;
-	char err[OUTBOX_ERR_LEN];
+	char err[OUTBOX_ERR_LEN > CONFIG_ERR_LEN ? OUTBOX_ERR_LEN :
+	    CONFIG_ERR_LEN];
 	char *end;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (main_option(argc, argv, &i, "--older-than", &age_s) == -1) {
@@ -357,13 +457,23 @@ main_prune(int argc, char **argv)
 		    "number of seconds\n");
 		return 2;
 	}
-	if (!db || !*db) {
+	if (main_source_open(&src, argv0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sse-outbox prune: %s\n", err);
+		return 1;
+	}
+	db = main_get(&src, "SSE_DB");
+	if (db && *db)
+		db_copy = strdup(db);
+	main_source_close(&src);
+	if (!db_copy) {
 		fprintf(stderr, "sse-outbox prune: SSE_DB: required (path of "
 		    "the SQLite database)\n");
 		return 1;
 	}
-	if (outbox_prune(db, age, (long long)time(NULL), &deleted, &through,
-	    err, sizeof(err)) == -1) {
+	rc = outbox_prune(db_copy, age, (long long)time(NULL), &deleted,
+	    &through, err, sizeof(err));
+	free(db_copy);
+	if (rc == -1) {
 		fprintf(stderr, "sse-outbox prune: %s\n", err);
 		return 1;
 	}
@@ -374,6 +484,7 @@ main_prune(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	struct main_source src;
 	struct config cfg;
 	char errs[CONFIG_ERR_LEN];
 	const char *listen_addr = NULL;
@@ -384,9 +495,9 @@ main(int argc, char **argv)
 	int rc;
 
 	if (argc > 1 && strcmp(argv[1], "token") == 0)
-		return main_token(argc - 2, argv + 2);
+		return main_token(argv[0], argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "prune") == 0)
-		return main_prune(argc - 2, argv + 2);
+		return main_prune(argv[0], argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
 		return doctor_main(argc - 2, argv + 2);
 	for (int i = 1; i < argc; i++) {
@@ -410,12 +521,23 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	nerrors = config_load(&cfg, main_getenv, NULL, errs, sizeof(errs));
+	if (main_source_open(&src, argv[0], errs, sizeof(errs)) == -1) {
+		memset(&cfg, 0, sizeof(cfg));
+		nerrors = 1;
+	} else {
+		nerrors = main_source_load(&src, &cfg, errs, sizeof(errs));
+	}
 	if (cfg.auth == AUTH_JWT && cfg.jwt_secret_file &&
 	    main_load_secret(&cfg, cfg.jwt_secret_file, &loose, secret_err,
 	    sizeof(secret_err)) == -1)
 		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
 	if (check) {
+		if (src.file)
+			printf("settings: %s\n", src.path);
+		else if (src.ignored)
+			printf("settings: the environment (%s not read: the "
+			    "environment sets SSE_ variables)\n", src.path);
+		main_source_close(&src);
 		if (loose)
 			fprintf(stderr, "warning: SSE_JWT_SECRET_FILE: %s is "
 			    "accessible by group or others; chmod 600 it\n",
@@ -425,6 +547,12 @@ main(int argc, char **argv)
 		return rc;
 	}
 	log_init("sse-outbox", (enum log_level)cfg.log_level);
+	if (src.file)
+		log_debug("settings from %s", src.path);
+	else if (src.ignored)
+		log_info("settings from the environment; %s not read (the "
+		    "environment sets SSE_ variables)", src.path);
+	main_source_close(&src);
 	if (loose)
 		log_warnx("SSE_JWT_SECRET_FILE: %s is accessible by group or "
 		    "others; chmod 600 it", cfg.jwt_secret_file);

@@ -30,7 +30,8 @@ probe_run(const struct transport *tr, const struct config *cfg,
     size_t padding)
 {
 	struct request_spec spec = { .method = REQUEST_GET };
-	struct stream *s = stream_new(0, tr, &spec, 0);
+	struct stream_opening open = { .padding = padding };
+	struct stream *s = stream_new(0, tr, &spec, &open);
 	struct timespec gap = { 0, PROBE_SPACING_MS * 1000000L };
 	struct buf ev;
 	char data[96];

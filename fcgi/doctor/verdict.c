@@ -72,6 +72,7 @@ doctor_server_of(const char *server)
 
 enum {
 	DOCTOR_FIX_FCGID,
+	DOCTOR_FIX_CGI_ROUTE,
 	DOCTOR_FIX_PROXY,
 	DOCTOR_FIX_DEFLATE,
 	DOCTOR_FIX_LIGHTTPD,
@@ -87,6 +88,20 @@ static const struct doctor_advice doctor_fixes[] = {
 	    "FcgidOutputBufferSize 0",
 	    "mod_fcgid holds up to 64 KiB of a response, its headers too, "
 	    "before it sends any." },
+	/*
+	 * FcgidOutputBufferSize is valid in server config and virtual
+	 * hosts only: a tenant on shared hosting cannot set it, in
+	 * .htaccess or anywhere else. mod_cgid passes events on by itself.
+	 */
+	[DOCTOR_FIX_CGI_ROUTE] = { DOCTOR_SRV_APACHE,
+	    "an .htaccess beside the program, with Options +ExecCGI, where "
+	    "the server config is not yours (shared hosting)",
+	    "AddHandler cgi-script .cgi",
+	    "a tenant cannot turn off mod_fcgid's buffering: "
+	    "FcgidOutputBufferSize is server/vhost-level and .htaccess "
+	    "cannot set it. Run sse-outbox as CGI instead: upload it as "
+	    "sse-outbox.cgi, its settings in sse-outbox.conf beside it; "
+	    "CGI streams without any server setting." },
 	[DOCTOR_FIX_PROXY] = { DOCTOR_SRV_APACHE,
 	    "Apache with mod_proxy_fcgi, on the ProxyPass of the SSE URL",
 	    "flushpackets=on",
@@ -150,8 +165,10 @@ doctor_advise(const struct doctor_head *h, const struct doctor_finding *f,
 		 * mod_fcgid passes on its buffer as one piece; mod_proxy_fcgi
 		 * passes each FastCGI record, held by the connection.
 		 */
-		if (!(f->reasons & DOCTOR_R_MANY_CHUNKS))
+		if (!(f->reasons & DOCTOR_R_MANY_CHUNKS)) {
 			doctor_add(out, max, &n, DOCTOR_FIX_FCGID);
+			doctor_add(out, max, &n, DOCTOR_FIX_CGI_ROUTE);
+		}
 		if (!(f->reasons & DOCTOR_R_ONE_CHUNK))
 			doctor_add(out, max, &n, DOCTOR_FIX_PROXY);
 	}

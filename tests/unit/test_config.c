@@ -482,6 +482,178 @@ test_new_settings(void **state)
 	}
 }
 
+/* ---- the settings file (config_file_parse, config_load_file) ---- */
+
+#define F "/srv/t/sse-outbox.conf"
+
+struct file_case {
+	const char *label;
+	const char *text;
+	int parsed;		/* 1: config_file_parse accepts it */
+	const char *err;	/* a line err must hold (parse or load) */
+	int load_errors;	/* when parsed: what config_load_file says */
+	const char *db;		/* when loaded: cfg.db expected */
+	long heartbeat;		/* when loaded: cfg.heartbeat expected */
+};
+
+static const struct file_case file_cases[] = {
+	{ "plain", "SSE_DB=/a.db\nSSE_AUTH=remote-user\n", 1, NULL, 0,
+	    "/a.db", 15 },
+	{ "comments, blanks, CR LF, spaces around '='",
+	    "# settings\r\n\r\n   \t\n  SSE_DB = /a b.db  \r\n"
+	    "\t# indented comment\nSSE_AUTH\t=\tremote-user\r\n"
+	    "SSE_HEARTBEAT=20", 1, NULL, 0, "/a b.db", 20 },
+	{ "quotes around the value", "SSE_DB=\"/q.db\"\nSSE_AUTH='query'\n",
+	    1, NULL, 0, "/q.db", 15 },
+	{ "a lone quote stays", "SSE_DB=\"/q.db\nSSE_AUTH=query\n", 1, NULL,
+	    0, "\"/q.db", 15 },
+	{ "'#' inside a value is not a comment",
+	    "SSE_DB=/a#b.db\nSSE_AUTH=query\n", 1, NULL, 0, "/a#b.db", 15 },
+	{ "no '='", "SSE_DB=/a.db\nSSE_AUTH remote-user\n", 0,
+	    F ":2: expected NAME=value", 0, NULL, 0 },
+	{ "no name", "=/a.db\n", 0, F ":1: expected NAME=value", 0, NULL,
+	    0 },
+	{ "unknown name", "SSE_DB=/a.db\n\nSSE_DATABASE=/b.db\n", 0,
+	    F ":3: unknown setting 'SSE_DATABASE'", 0, NULL, 0 },
+	{ "lower case is another name", "sse_db=/a.db\n", 0,
+	    F ":1: unknown setting 'sse_db'", 0, NULL, 0 },
+	{ "export is not shell", "export SSE_DB=/a.db\n", 0,
+	    F ":1: unknown setting 'export SSE_DB'", 0, NULL, 0 },
+	{ "set twice", "SSE_DB=/a.db\nSSE_DB=/b.db\n", 0,
+	    F ":2: SSE_DB set again (first on line 1)", 0, NULL, 0 },
+	{ "a bad value names file, line and setting",
+	    "SSE_DB=/a.db\nSSE_AUTH=remote-user\n# x\nSSE_HEARTBEAT=0\n", 1,
+	    F ":4: SSE_HEARTBEAT: '0' is not a whole number from 1 to 3600",
+	    1, NULL, 0 },
+	{ "a bad auth", "SSE_DB=/a.db\nSSE_AUTH=basic\n", 1,
+	    F ":2: SSE_AUTH: 'basic' is not one of", 1, NULL, 0 },
+	{ "empty value", "SSE_DB=\nSSE_AUTH=query\n", 1,
+	    F ":1: SSE_DB: must not be empty", 1, NULL, 0 },
+	{ "a required setting missing names the file",
+	    "SSE_AUTH=remote-user\n", 1,
+	    F ": SSE_DB: required", 1, NULL, 0 },
+	{ "jwt without a key", "SSE_DB=/a.db\nSSE_AUTH=jwt\n", 1,
+	    F ":2: SSE_AUTH: jwt needs SSE_JWT_SECRET", 1, NULL, 0 },
+	{ "jwt with a short key", "SSE_DB=/a.db\nSSE_AUTH=jwt\n"
+	    "SSE_JWT_SECRET=short\n", 1,
+	    F ":3: SSE_JWT_SECRET: too short", 1, NULL, 0 },
+	{ "empty file: both required ones named", "", 1,
+	    F ": SSE_DB: required", 2, NULL, 0 },
+	{ NULL, NULL, 0, NULL, 0, NULL, 0 },
+};
+
+static void
+test_file(void **state)
+{
+	(void)state;
+	for (const struct file_case *c = file_cases; c->label; c++) {
+		char err[CONFIG_ERR_LEN];
+		struct config_file *f;
+		struct config cfg;
+		int n;
+
+		f = config_file_parse(F, c->text, strlen(c->text), err,
+		    sizeof(err));
+		if (!c->parsed) {
+			if (f)
+				fail_msg("%s: parsed", c->label);
+			if (!strstr(err, c->err))
+				fail_msg("%s: err '%s'", c->label, err);
+			assert_int_equal(err_lines(err), 1);
+			continue;
+		}
+		if (!f)
+			fail_msg("%s: refused: %s", c->label, err);
+		n = config_load_file(&cfg, f, err, sizeof(err));
+		if (n != c->load_errors)
+			fail_msg("%s: %d errors: %s", c->label, n, err);
+		if (c->err && !strstr(err, c->err))
+			fail_msg("%s: err '%s'", c->label, err);
+		if (n == 0) {
+			assert_string_equal(cfg.db, c->db);
+			assert_int_equal(cfg.heartbeat, c->heartbeat);
+		}
+		config_free(&cfg);
+		config_file_free(f);
+	}
+}
+
+/* Every bad line is its own error line; the good ones do not count. */
+static void
+test_file_every_bad_line(void **state)
+{
+	const char *text = "SSE_DB=/a.db\nnonsense\nSSE_X=1\nok\n"
+	    "SSE_AUTH=query\n";
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_null(config_file_parse(F, text, strlen(text), err,
+	    sizeof(err)));
+	assert_int_equal(err_lines(err), 3);
+	assert_non_null(strstr(err, F ":2: "));
+	assert_non_null(strstr(err, F ":3: "));
+	assert_non_null(strstr(err, F ":4: "));
+}
+
+/* A NUL byte, and a file over the cap, are not settings files. */
+static void
+test_file_binary_and_size(void **state)
+{
+	static const char nul[] = "SSE_DB=/a\0.db\nSSE_AUTH=query\n";
+	char err[CONFIG_ERR_LEN];
+	char *big;
+
+	(void)state;
+	assert_null(config_file_parse(F, nul, sizeof(nul) - 1, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, F ":1: a NUL byte"));
+	big = malloc(CONFIG_FILE_MAX + 1);
+	assert_non_null(big);
+	memset(big, '#', CONFIG_FILE_MAX + 1);
+	assert_null(config_file_parse(F, big, CONFIG_FILE_MAX + 1, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "larger than"));
+	free(big);
+}
+
+/* Values from a file pass the environment's checks: control bytes. */
+static void
+test_file_same_checks(void **state)
+{
+	const char *text = "SSE_DB=/a\x1b[2J.db\nSSE_AUTH=query\n"
+	    "SSE_CORS_ORIGINS=https://a\x01\n";
+	char err[CONFIG_ERR_LEN];
+	struct config_file *f;
+	struct config cfg;
+
+	(void)state;
+	f = config_file_parse(F, text, strlen(text), err, sizeof(err));
+	assert_non_null(f);
+	assert_int_equal(config_load_file(&cfg, f, err, sizeof(err)), 2);
+	assert_non_null(strstr(err, F ":1: SSE_DB: must not contain control"));
+	assert_non_null(strstr(err, F ":3: SSE_CORS_ORIGINS: must not"));
+	assert_null(strchr(err, '\x1b'));
+	config_free(&cfg);
+	config_file_free(f);
+	config_file_free(NULL);
+}
+
+/* config_any_set: one setting of the table is enough; others are not. */
+static void
+test_any_set(void **state)
+{
+	static const struct var none[] = { { "SSE_NOT_A_SETTING", "1" },
+	    { "PATH", "/bin" }, END };
+	static const struct var one[] = { { "SSE_RETRY", "10" }, END };
+	static const struct var empty[] = { { "SSE_DB", "" }, END };
+
+	(void)state;
+	assert_int_equal(config_any_set(vars_get, (void *)none), 0);
+	assert_int_equal(config_any_set(vars_get, (void *)one), 1);
+	/* Set but empty still counts: the environment is the source. */
+	assert_int_equal(config_any_set(vars_get, (void *)empty), 1);
+}
+
 int
 main(void)
 {
@@ -496,6 +668,11 @@ main(void)
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_origin_allowed),
 		cmocka_unit_test(test_new_settings),
+		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_file_every_bad_line),
+		cmocka_unit_test(test_file_binary_and_size),
+		cmocka_unit_test(test_file_same_checks),
+		cmocka_unit_test(test_any_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
