@@ -31,7 +31,8 @@ SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
 OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
-UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor
+UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
+	resume
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -47,6 +48,7 @@ unit_deps_stats = stats buf
 unit_deps_subs = subs
 unit_deps_transport = transport buf
 unit_deps_doctor = doctor
+unit_deps_resume = resume
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "outbox.h"
+#include "resume.h"
 #include "sse.h"
 #include "subs.h"
 #include "watch.h"
@@ -453,12 +454,10 @@ hub_on_backlog_row(void *ctx, const struct outbox_row *row)
 static int
 hub_check_pruned(struct hub *hub, struct stream *s)
 {
-	char data[160];
+	char data[RESUME_DATA_LEN];
 
-	if (s->last_id >= hub->pruned)
+	if (!resume_check_pruned(s->last_id, hub->pruned, data, sizeof(data)))
 		return 0;
-	stream_reset_data(data, sizeof(data), "pruned", s->last_id,
-	    "pruned_through", hub->pruned);
 	log_info("req=%lu fell behind pruned id %lld: sending reset",
 	    s->serial, hub->pruned);
 	if (stream_frame_reset(s, data) == -1) {
@@ -1040,11 +1039,12 @@ hub_turn(struct hub *hub, double now)
 	}
 }
 
-void
+int
 hub_run(struct hub *hub, int until_idle)
 {
 	struct epoll_event evs[256];
 	int adopted_any = 0;
+	int rc = 0;
 
 	for (;;) {
 		double now = hub_now();
@@ -1052,6 +1052,7 @@ hub_run(struct hub *hub, int until_idle)
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
+			rc = -1;
 			break;
 		}
 		now = hub_now();
@@ -1073,4 +1074,5 @@ hub_run(struct hub *hub, int until_idle)
 		if (until_idle && adopted_any && hub->nstreams == 0)
 			break;
 	}
+	return rc;
 }

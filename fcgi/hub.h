@@ -26,8 +26,9 @@ void hub_submit(struct hub *hub, struct stream *s);
 /*
  * Run the loop until hub_shutdown was called and every stream ended; with
  * until_idle, also return once the last stream ended (CGI: one stream).
+ * Returns 0 after a clean stop, -1 when the event loop failed (logged).
  */
-void hub_run(struct hub *hub, int until_idle);
+int hub_run(struct hub *hub, int until_idle) MUSTCHECK;
 
 /* Ask every stream to end cleanly, then hub_run returns.
  * Async-signal-safe. */

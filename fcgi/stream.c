@@ -75,14 +75,6 @@ stream_append_reset(struct buf *b, const char *data)
 	return sse_append_event(b, -1, "reset", 5, data, strlen(data), NULL);
 }
 
-void
-stream_reset_data(char *out, size_t size, const char *reason,
-    long long last_id, const char *what, long long value)
-{
-	snprintf(out, size, "{\"reason\":\"%s\",\"last_event_id\":%lld,"
-	    "\"%s\":%lld}", reason, last_id, what, value);
-}
-
 int
 stream_frame_reset(struct stream *s, const char *data)
 {

@@ -78,13 +78,6 @@ void stream_free(struct stream *s);
 int stream_frame_head(struct stream *s, const struct config *cfg,
     size_t padding) MUSTCHECK;
 
-/*
- * Write the data of a "reset" event into out:
- * {"reason":"<reason>","last_event_id":<last_id>,"<what>":<value>}.
- */
-void stream_reset_data(char *out, size_t size, const char *reason,
-    long long last_id, const char *what, long long value);
-
 /* Frame a "reset" event (no id: it must not move Last-Event-ID). */
 int stream_frame_reset(struct stream *s, const char *data) MUSTCHECK;
 
