@@ -27,6 +27,7 @@
 #define ACCEPTOR_BACKOFF_MIN_MS 10
 #define ACCEPTOR_BACKOFF_MAX_MS 1000
 #define ACCEPTOR_JOIN_POLL_MS 100
+#define ACCEPTOR_EPISODE_MS 10000	/* failure-free time that ends one */
 
 struct acceptor {
 	int listen_fd;
@@ -34,6 +35,7 @@ struct acceptor {
 	void *ctx;
 	atomic_int stop;		/* acceptor_stop was called */
 	atomic_int failing;		/* accept fails: logged once an episode */
+	atomic_llong failed_at;		/* when it last failed, monotonic ms */
 	int nthreads;
 	pthread_t threads[ACCEPTOR_THREADS];
 };
@@ -157,11 +159,21 @@ acceptor_sleep(unsigned ms)
  * else (EMFILE above all) is logged once an episode and retried after a
  * growing pause, never in a tight loop.
  */
+static long long
+acceptor_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 acceptor_failed(struct acceptor *a, int err, unsigned *backoff_ms)
 {
 	if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK)
 		return;
+	atomic_store(&a->failed_at, acceptor_now_ms());
 	if (!atomic_exchange(&a->failing, 1)) {
 		errno = err;
 		if (err == EMFILE || err == ENFILE)
@@ -198,7 +210,11 @@ acceptor_main(void *arg)
 			continue;
 		}
 		backoff_ms = 0;
-		if (atomic_exchange(&a->failing, 0))
+		/* An episode ends after a quiet spell, not at the first
+		 * connection that squeezed in. */
+		if (atomic_load(&a->failing) && acceptor_now_ms() -
+		    atomic_load(&a->failed_at) >= ACCEPTOR_EPISODE_MS &&
+		    atomic_exchange(&a->failing, 0))
 			log_info("accepting connections again");
 		acceptor_dispatch(a, &req, &local);
 		/*
@@ -245,6 +261,7 @@ acceptor_start(int listen_fd, const struct acceptor_ops *ops, void *ctx,
 	a->ctx = ctx;
 	atomic_init(&a->stop, 0);
 	atomic_init(&a->failing, 0);
+	atomic_init(&a->failed_at, 0);
 	/*
 	 * accept() and the reads of libfcgi then give up after idle: on
 	 * Linux accepted TCP sockets inherit the timeout, and libfcgi

@@ -38,6 +38,13 @@ def listener(base_dir, responder):
     lst.stop()
 
 
+def cpu_seconds(pid):
+    """User and system CPU time pid has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stream_open(resp):
     return b"retry:" in resp.body
 
@@ -253,3 +260,43 @@ def test_head_probe_is_headers_only(listener):
     assert get.body.count(b"event: probe") == 5
     harness.report(f"HEAD ?probe=1 answered in {took * 1000:.0f} ms with "
                    f"no body")
+
+
+def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder):
+    """RLIMIT_NOFILE 16: too few descriptors for the database connection.
+    Every request gets 503 with Retry-After: 5, the log says the
+    descriptors ran out (once), never "cannot open database", and
+    the process waits without spinning."""
+    d = harness.make_dir(base_dir / f"fds16-{time.monotonic_ns()}")
+    db = harness.make_db(d / "app.db")
+    port = harness.free_port()
+    lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
+                           auth="query", heartbeat=30, log_level="info")
+    mark = lst.logs.mark()
+    with open(lst.stderr_path, "ab") as err:
+        lst.proc = subprocess.Popen(
+            [responder, "--listen", f"127.0.0.1:{port}"], env=lst.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            preexec_fn=lambda: resource.setrlimit(
+                resource.RLIMIT_NOFILE, (16, 16)))
+    try:
+        lst.logs.wait_for("serving FastCGI", mark, timeout=15)
+        for i in range(6):
+            sock, resp = fcgiclient.ask(
+                ("127.0.0.1", port), fcgiclient.get_params(f"user=u{i}"),
+                timeout=10)
+            sock.close()
+            assert resp.status == 503, resp.stdout
+            assert "Retry-After: 5" in resp.head
+        cpu0 = cpu_seconds(lst.pid)
+        time.sleep(2)
+        cpu1 = cpu_seconds(lst.pid)
+        log = lst.logs.since(mark)
+        assert "cannot open database" not in log, log
+        assert log.count("out of file descriptors (RLIMIT_NOFILE 16): "
+                         "refusing") == 1, log
+        assert "refused 503: out of file descriptors" in log
+    finally:
+        lst.stop()
+    busy = cpu1 - cpu0
+    assert busy < 1.0, f"{busy:.2f} s of CPU in 2 s while out of descriptors"
