@@ -32,7 +32,7 @@ OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
 UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
-	registry outbox settings
+	registry outbox settings resume
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
 unit_deps_sse = sse buf
@@ -53,6 +53,7 @@ unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
 	doctor/http doctor/report doctor/err
 unit_deps_outbox = outbox log
 unit_libs_outbox = $$(pkg-config --libs sqlite3)
+unit_deps_resume = resume
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind

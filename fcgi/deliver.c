@@ -269,10 +269,12 @@ deliver_on_backlog_row(void *ctx, const struct outbox_row *row)
 static void
 deliver_check_pruned(struct deliver *d, struct stream *s)
 {
-	char data[RESUME_RESET_LEN];
+	char data[RESUME_DATA_LEN];
 
 	if (!resume_check_pruned(s->last_id, d->pruned, data, sizeof(data)))
 		return;
+	log_info("req=%lu fell behind pruned id %lld: sending reset",
+	    s->serial, d->pruned);
 	if (stream_take_reset(s, data, d->pruned) == -1) {
 		log_warnx("req=%lu out of memory for a reset event; ending "
 		    "the stream (the client resumes)", s->serial);

@@ -27,9 +27,11 @@ probe_send(const struct transport *tr, const char *p, size_t n)
 
 int
 probe_run(const struct transport *tr, const struct config *cfg,
-    size_t padding)
+    size_t padding, int head)
 {
-	struct request_spec spec = { .method = REQUEST_GET };
+	struct request_spec spec = {
+		.method = head ? REQUEST_HEAD : REQUEST_GET,
+	};
 	struct stream_opening open = { .padding = padding };
 	struct stream *s = stream_new(0, tr, &spec, &open);
 	struct timespec gap = { 0, PROBE_SPACING_MS * 1000000L };
@@ -45,7 +47,8 @@ probe_run(const struct transport *tr, const struct config *cfg,
 	    transport_write_all(tr->fd, &s->wire, PROBE_WRITE_TIMEOUT_MS) ==
 	    -1)
 		goto out;
-	for (int n = 1; n <= PROBE_EVENTS; n++) {
+	/* HEAD: the head a GET would get, at once, and no body. */
+	for (int n = 1; n <= PROBE_EVENTS && !head; n++) {
 		int len = snprintf(data, sizeof(data),
 		    "{\"n\":%d,\"of\":%d,\"spacing_ms\":%d}", n, PROBE_EVENTS,
 		    PROBE_SPACING_MS);

@@ -16,10 +16,11 @@
  * without an id (a probe never moves a client's Last-Event-ID) and with
  * data {"n":N,"of":5,"spacing_ms":300}, then the end of the response.
  * Whoever reads them can tell a streaming path (events spaced) from a
- * buffering one (all at once at the end). Returns 0, or -1 when the
- * client went away.
+ * buffering one (all at once at the end). With head (a HEAD request):
+ * the same head, at once, and no body. Returns 0, or -1 when the client
+ * went away.
  */
 int probe_run(const struct transport *tr, const struct config *cfg,
-    size_t padding);
+    size_t padding, int head);
 
 #endif

@@ -15,7 +15,7 @@ stream_new(unsigned long serial, const struct transport *tr,
 {
 	struct stream *s;
 
-	if (open->reset && strlen(open->reset) >= STREAM_RESET_LEN)
+	if (open->reset && strlen(open->reset) >= RESUME_DATA_LEN)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -97,14 +97,6 @@ static int
 stream_append_reset(struct buf *b, const char *data)
 {
 	return sse_append_event(b, -1, "reset", 5, data, strlen(data), NULL);
-}
-
-void
-stream_reset_data(char *out, size_t size, const char *reason,
-    long long last_id, const char *what, long long value)
-{
-	snprintf(out, size, "{\"reason\":\"%s\",\"last_event_id\":%lld,"
-	    "\"%s\":%lld}", reason, last_id, what, value);
 }
 
 int

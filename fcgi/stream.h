@@ -9,14 +9,13 @@
 #include "config.h"
 #include "loop.h"
 #include "request.h"
+#include "resume.h"
 #include "transport.h"
 
 /* Stop taking live rows while this much is unwritten; catch up later. */
 #define STREAM_WIRE_HIGH (64 * 1024)
 /* The user's own key plus the channels a token may grant. */
 #define STREAM_MAX_KEYS (1 + REQUEST_MAX_CHANNELS)
-/* Room for the data of a reset event (resume.h formats it). */
-#define STREAM_RESET_LEN 160
 /* Hard cap of unwritten bytes: one batch of the largest rows fits. */
 #define STREAM_WIRE_CAP (256 * 1024 * 1024)
 
@@ -44,7 +43,7 @@ struct stream {
 	char *cors_origin;		/* owned: Origin allowed to read, or NULL */
 	int announce;			/* send "id: <last_id>" first: the client
 					 * gave no resume point */
-	char reset[STREAM_RESET_LEN];	/* data of a "reset" event to send
+	char reset[RESUME_DATA_LEN];	/* data of a "reset" event to send
 					 * first (history was pruned), or "" */
 	size_t padding;			/* opening comment size (CGI) */
 	/* --- delivery: written by stream.c and deliver.c --- */
@@ -100,13 +99,6 @@ void stream_free(struct stream *s);
  */
 int stream_frame_head(struct stream *s, const struct config *cfg,
     size_t padding) MUSTCHECK;
-
-/*
- * Write the data of a "reset" event into out:
- * {"reason":"<reason>","last_event_id":<last_id>,"<what>":<value>}.
- */
-void stream_reset_data(char *out, size_t size, const char *reason,
-    long long last_id, const char *what, long long value);
 
 /* Frame a "reset" event (no id: it must not move Last-Event-ID). */
 int stream_frame_reset(struct stream *s, const char *data) MUSTCHECK;
