@@ -781,6 +781,23 @@ APACHE_MODE_DEFINES = {
 }
 
 
+def apache_base_lines(server_root, run, port, errorlog):
+    """The first lines of every Apache configuration the tests write:
+    its own root, runtime directory and port; children as www-data."""
+    return [
+        f"ServerRoot {server_root}",
+        "ServerName 127.0.0.1",
+        f"PidFile {run}/apache2.pid",
+        f"DefaultRuntimeDir {run}",
+        f"Mutex file:{run} default",
+        f"Listen 127.0.0.1:{port}",
+        f"ErrorLog {errorlog}",
+        "LogLevel warn",
+        "User www-data",
+        "Group www-data",
+    ]
+
+
 class Apache(Server):
     """Apache (event MPM, multi-process, foreground) including
     apache-example.conf after Define lines choosing its way (mode:
@@ -829,18 +846,7 @@ class Apache(Server):
             defines["SSE_SILENCE_TIMEOUT"] = silence_timeout
         if busy_timeout is not None:
             defines["SSE_BUSY_TIMEOUT"] = busy_timeout
-        lines = [
-            f"ServerRoot {self.dir}",
-            "ServerName 127.0.0.1",
-            f"PidFile {run}/apache2.pid",
-            f"DefaultRuntimeDir {run}",
-            f"Mutex file:{run} default",
-            f"Listen 127.0.0.1:{self.port}",
-            f"ErrorLog {self.errorlog}",
-            "LogLevel warn",
-            "User www-data",
-            "Group www-data",
-        ]
+        lines = apache_base_lines(self.dir, run, self.port, self.errorlog)
         if timeout is not None:
             lines.append(f"Timeout {timeout}")
         lines += [f"LoadModule {m} {APACHE_MODULES}/{f}"

@@ -8,21 +8,9 @@ import sqlite3
 import subprocess
 import time
 
+from test_retention import insert_aged
+
 DAY = 86400
-
-
-def insert_aged(db, rows, age):
-    conn = sqlite3.connect(db, isolation_level=None, timeout=10)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        ids = [conn.execute(
-            "INSERT INTO outbox (user_id, event, data, created_at) VALUES "
-            "(?, ?, ?, ?)", (u, e, d, int(time.time()) - age)).lastrowid
-            for u, e, d in rows]
-        conn.execute("COMMIT")
-        return ids
-    finally:
-        conn.close()
 
 
 def test_unknown_id_after_prune_gets_one_reset(servers, responder):

@@ -158,18 +158,8 @@ class HostApache(harness.Server):
             modules.append(("suexec_module", "mod_suexec.so"))
         if fcgid:
             modules.append(("fcgid_module", "mod_fcgid.so"))
-        lines = [
-            f"ServerRoot {self.dir}",
-            "ServerName 127.0.0.1",
-            f"PidFile {run}/apache2.pid",
-            f"DefaultRuntimeDir {run}",
-            f"Mutex file:{run} default",
-            f"Listen 127.0.0.1:{self.port}",
-            f"ErrorLog {self.errorlog}",
-            "LogLevel warn",
-            "User www-data",
-            "Group www-data",
-        ]
+        lines = harness.apache_base_lines(self.dir, run, self.port,
+                                          self.errorlog)
         lines += [f"LoadModule {m} {harness.APACHE_MODULES}/{f}"
                   for m, f in modules]
         lines += [
