@@ -4,9 +4,7 @@ exactly one reset ("unknown-id"), then every row that is left."""
 
 import json
 import os
-import sqlite3
 import subprocess
-import time
 
 from test_retention import insert_aged
 
