@@ -121,6 +121,13 @@ def start_time(pid):
         return None
 
 
+def comm(pid):
+    try:
+        return open("/proc/%d/comm" % pid).read().strip()
+    except OSError:
+        return None
+
+
 def kill_leftovers(procs):
     """SIGTERM, then SIGKILL, each (pid, start time) still alive: a run
     leaves none of the processes it started behind."""
@@ -644,15 +651,27 @@ def bench_per_process(shape, n):
         return fig
     finally:
         started += descendants(srv.pid)
+        t_stop = time.monotonic()
         if load:
             load.close()
+        # The streams' processes first: Apache waits for CGI children
+        # (about 10 s) and a silent stream notices its client only at its
+        # next heartbeat. Then the server; then whatever outlived it.
+        started = list(set(started))
+        streams = [(p, st) for p, st in started if comm(p) == "sse"]
+        kill_leftovers(streams)
         srv.send_signal(signal.SIGTERM)
         try:
             srv.wait(15)
         except subprocess.TimeoutExpired:
             srv.kill()
             srv.wait()
-        left = kill_leftovers(started)
+        stray = [(p, st) for p, st in started if start_time(p) == st]
+        left = kill_leftovers(stray)
+        print("  stopped in %.1f s (%d stream processes, then %d more that "
+              "outlived the server, ended by PID)" % (
+                  time.monotonic() - t_stop, len(streams), len(stray)),
+              flush=True)
         if left:
             print("  warning: %d processes did not end" % left, flush=True)
         teardown(None, [], work)
