@@ -718,7 +718,7 @@ def print_table(rows):
     print()
     print("CPU ms per single-user commit net of idle CPU, per-process rows:")
     for name, n, f in rows:
-        if "error" in f or "procs" not in f or "single_s" not in f:
+        if "error" in f or "up_s" not in f:
             continue
         net = f["single_cpu_s"] - f["idle_cpu"] / 100 * f["single_s"]
         print("  %s, N = %d: %.3f (streams up in %.1f s)" % (
