@@ -617,7 +617,11 @@ def bench_per_process(shape, n):
     cgid or cgi). Figures are of sse-outbox's processes only."""
     work, db = process_workdir()
     port = free_port()
-    srv = start_process_server(shape, n, work, db, port)
+    try:
+        srv = start_process_server(shape, n, work, db, port)
+    except Exception:
+        teardown(None, [], work)
+        raise
     load = None
     started = [(srv.pid, start_time(srv.pid))]
     try:
