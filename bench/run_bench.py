@@ -195,27 +195,63 @@ class Load:
         self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1, preexec_fn=raise_nofile)
-        import select
-        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
-        line = self.p.stdout.readline() if ready else "(timeout)"
-        if not line.startswith("READY"):
-            why = line
-            if self.p.poll() is None:
-                # How far it got: streams with their retry: line, closed.
+        self.buf = b""
+        # Wait for READY; every 2 s ask how far it got, and give up at
+        # once when every stream not yet ready was closed (a 503, a
+        # responder that exited), rather than at the timeout.
+        end = time.monotonic() + timeout
+        why = "(timeout)"
+        asked = 0
+        while True:
+            line = self._line(2.0)
+            if line is not None and line.startswith("READY"):
+                # Replies still owed would be read as later counts.
+                for _ in range(asked):
+                    self._line(10)
+                return
+            if line is not None and line.startswith("COUNT"):
+                asked -= 1
+            if line is not None and not line.startswith("COUNT"):
+                why = line.strip() or "(load client exited)"
+                break
+            if line is None:
+                if time.monotonic() > end:
+                    break
                 self.p.stdin.write("COUNT\n")
-                r, _, _ = select.select([self.p.stdout], [], [], 5)
-                if r:
-                    c = self.p.stdout.readline().split()
-                    if len(c) >= 4:
-                        why = "%s (%s of %d streams ready, %s closed)" % (
-                            line.strip(), c[3], n, c[2])
-            self.p.kill()
-            self.p.wait()
-            raise RuntimeError("load client failed: %s" % why)
+                asked += 1
+                continue
+            c = line.split()
+            if len(c) >= 4:
+                why = "(%s of %d streams ready, %s closed)" % (c[3], n, c[2])
+                if int(c[3]) + int(c[2]) >= n and int(c[2]) > 0:
+                    break
+        self.p.kill()
+        self.p.wait()
+        raise RuntimeError("load client failed: %s" % why)
+
+    def _line(self, timeout=None):
+        """A line from the client, None when none came within timeout.
+        Read from the descriptor with our own buffer: select() cannot see
+        lines a buffered reader already holds (READY and a COUNT reply
+        can arrive together)."""
+        import select
+        end = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                line, self.buf = self.buf, b""
+                return line.decode()
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode() + "\n"
 
     def count(self):
         self.p.stdin.write("COUNT\n")
-        return int(self.p.stdout.readline().split()[1])
+        return int(self._line().split()[1])
 
     def wait_count(self, want, timeout):
         end = time.monotonic() + timeout
@@ -227,7 +263,8 @@ class Load:
 
     def dump(self, path):
         self.p.stdin.write("DUMP %s\n" % path)
-        self.p.stdout.readline()
+        while not self._line().startswith("DUMPED"):
+            pass
         recs = []
         with open(path) as f:
             for line in f:
