@@ -530,8 +530,13 @@ DocumentRoot "{dir}/www"
 {shape}
 """
 
+# Mutex: with the fcntl() mechanism (Mutex file:), mod_fcgid's process
+# table lock fails under a few hundred concurrent requests with EDEADLK
+# ("can't lock process table", the request ends): fcntl locks belong to
+# a process, and the kernel's deadlock check misfires with threads.
 APACHE_FCGID = """
 LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
+Mutex pthread fcgid-proctbl fcgid-pipe
 FcgidIPCDir "{dir}/fcgid"
 FcgidProcessTableFile "{dir}/fcgid/shm"
 FcgidOutputBufferSize 0
