@@ -4,11 +4,21 @@
 Through lighttpd (mod_fastcgi bin-path, one sse-outbox process), for N idle
 streams held by the epoll client bench/sse_load.c as distinct users:
 latency of single-user rows, broadcast fan-out, memory per idle stream,
-idle CPU, rows lost. Then N = 200 under Apache mod_fcgid (one process per
-stream): latency and the CPU all processes spend per commit.
+idle CPU, rows lost. The same through nginx to one `--listen` process.
+Then the one-process-per-stream shapes (Apache mod_fcgid, Apache mod_cgid,
+lighttpd mod_cgi) at BENCH_PROCESS_SIZES streams: idle CPU of all
+sse-outbox processes, latency, broadcast, CPU per commit, and memory per
+process (USS and PSS from smaps_rollup).
+
+Environment: BENCH_SIZES (multi-stream rows, default 1000,5000),
+BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
+(default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
+BENCH_PROCESS_IDLE_SECONDS (10), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
+the multi-stream rows, BENCH_KEEP to keep the work directories.
 """
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -25,7 +35,17 @@ LOAD = os.path.join(ROOT, "build", "sse_load")
 PRODUCER = os.path.join(ROOT, "bench", "producer.py")
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000,5000").split(",")]
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
-FCGID_N = int(os.environ.get("BENCH_FCGID_N", "200"))
+PROCESS_SIZES = [int(x) for x in
+                 os.environ.get("BENCH_PROCESS_SIZES", "100,200,500,1000").split(",")
+                 if x.strip()]
+PROCESS_SHAPES = [x.strip() for x in
+                  os.environ.get("BENCH_PROCESS_SHAPES", "fcgid,cgid,cgi").split(",")
+                  if x.strip()]
+PROCESS_IDLE_SECONDS = float(os.environ.get("BENCH_PROCESS_IDLE_SECONDS", "10"))
+# Descriptors for the servers and the load client: 1,000 streams through
+# Apache take a client socket, a socket or pipes to the responder, and
+# the load client's end, per stream.
+NOFILE = 65536
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -76,35 +96,162 @@ def children_named(ppid_root, name):
     return found
 
 
+def descendants(root):
+    """(pid, start time) of every process below root: the start time
+    tells a process we started from a later one that reused its PID."""
+    found, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = open("/proc/%d/task/%d/children" % (p, p)).read().split()
+        except OSError:
+            continue
+        for k in map(int, kids):
+            todo.append(k)
+            st = start_time(k)
+            if st is not None:
+                found.append((k, st))
+    return found
+
+
+def start_time(pid):
+    try:
+        return int(open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def comm(pid):
+    try:
+        return open("/proc/%d/comm" % pid).read().strip()
+    except OSError:
+        return None
+
+
+def kill_leftovers(procs):
+    """SIGTERM, then SIGKILL, each (pid, start time) still alive: a run
+    leaves none of the processes it started behind."""
+    alive = [(p, st) for p, st in procs if start_time(p) == st]
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        for p, _ in alive:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + grace
+        while alive and time.monotonic() < end:
+            time.sleep(0.1)
+            alive = [(p, st) for p, st in alive if start_time(p) == st]
+        if not alive:
+            return 0
+    return len(alive)
+
+
+def rollup(pid):
+    """{'Pss': KiB, 'Private_Clean': KiB, ...} from smaps_rollup."""
+    out = {}
+    try:
+        for line in open("/proc/%d/smaps_rollup" % pid):
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
+
+
 def pss_kib(pid):
-    for line in open("/proc/%d/smaps_rollup" % pid):
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
+    return rollup(pid).get("Pss", 0)
+
+
+def uss_kib(r):
+    return r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
 
 
 def cpu_seconds(pid):
-    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    """utime + stime of pid; 0 for a process that is gone (a stream that
+    ended), so sums over many processes survive one of them exiting."""
+    try:
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def raise_nofile():
+    """preexec_fn: room for the descriptors of N = 1,000 streams; as far
+    as the hard limit goes where it cannot be raised (a container)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    except (ValueError, OSError):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Load:
     """The epoll client holding n streams."""
 
-    def __init__(self, port, prefix, n):
+    def __init__(self, port, prefix, n, timeout=120):
         self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, bufsize=1)
+                                  text=True, bufsize=1, preexec_fn=raise_nofile)
+        self.buf = b""
+        # Wait for READY; every 2 s ask how far it got, and give up at
+        # once when every stream not yet ready was closed (a 503, a
+        # responder that exited), rather than at the timeout.
+        end = time.monotonic() + timeout
+        why = "(timeout)"
+        asked = 0
+        while True:
+            line = self._line(2.0)
+            if line is not None and line.startswith("READY"):
+                # Replies still owed would be read as later counts.
+                for _ in range(asked):
+                    self._line(10)
+                return
+            if line is not None and line.startswith("COUNT"):
+                asked -= 1
+            if line is not None and not line.startswith("COUNT"):
+                why = line.strip() or "(load client exited)"
+                break
+            if line is None:
+                if time.monotonic() > end:
+                    break
+                self.p.stdin.write("COUNT\n")
+                asked += 1
+                continue
+            c = line.split()
+            if len(c) >= 4:
+                why = "(%s of %d streams ready, %s closed)" % (c[3], n, c[2])
+                if int(c[3]) + int(c[2]) >= n and int(c[2]) > 0:
+                    break
+        self.p.kill()
+        self.p.wait()
+        raise RuntimeError("load client failed: %s" % why)
+
+    def _line(self, timeout=None):
+        """A line from the client, None when none came within timeout.
+        Read from the descriptor with our own buffer: select() cannot see
+        lines a buffered reader already holds (READY and a COUNT reply
+        can arrive together)."""
         import select
-        ready, _, _ = select.select([self.p.stdout], [], [], 120)
-        line = self.p.stdout.readline() if ready else "(timeout)"
-        if not line.startswith("READY"):
-            self.p.kill()
-            raise RuntimeError("load client failed: %r" % line)
+        end = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                line, self.buf = self.buf, b""
+                return line.decode()
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode() + "\n"
 
     def count(self):
         self.p.stdin.write("COUNT\n")
-        return int(self.p.stdout.readline().split()[1])
+        return int(self._line().split()[1])
 
     def wait_count(self, want, timeout):
         end = time.monotonic() + timeout
@@ -116,7 +263,8 @@ class Load:
 
     def dump(self, path):
         self.p.stdin.write("DUMP %s\n" % path)
-        self.p.stdout.readline()
+        while not self._line().startswith("DUMPED"):
+            pass
         recs = []
         with open(path) as f:
             for line in f:
@@ -184,6 +332,7 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None):
     singles = produce(db, "single", str(rows), str(rate), str(n))
     load.wait_count(base + rows, 10)
     cpu1 = sum(cpu_seconds(p) for p in pids)
+    single_s = time.monotonic() - t0
     if os.environ.get("BENCH_DEBUG"):
         print("debug: %d pids, %.1f s CPU in %.1f s" % (
             len(pids), cpu1 - cpu0, time.monotonic() - t0))
@@ -227,6 +376,7 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None):
         "fan100": statistics.median(fan100) if fan100 else float("nan"),
         "lost": lost,
         "cpu_per_commit_ms": (cpu1 - cpu0) / rows * 1000,
+        "single_cpu_s": cpu1 - cpu0, "single_s": single_s, "single_rows": rows,
         "bcast_cpu": (statistics.median(bcpu_ours), statistics.median(bcpu_relay),
                       statistics.median(bcpu_client)),
     }
@@ -274,14 +424,16 @@ def bench_lighttpd(n):
         empty = pss_kib(pid)
         load = Load(port, "/sse?user=u", n)
         time.sleep(1.0)
-        full = pss_kib(pid)
+        full_r = rollup(pid)
+        full = full_r.get("Pss", 0)
         c0 = cpu_seconds(pid)
         time.sleep(IDLE_SECONDS)
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
         fig = measure_stream_set(db, load, n, [pid], relay=srv.pid)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
-                    "empty_kib": empty})
+                    "empty_kib": empty, "procs": 1, "uss_kib": uss_kib(full_r),
+                    "pss_kib": full})
         return fig
     finally:
         teardown(load, [srv], work)
@@ -333,21 +485,29 @@ def bench_nginx(n):
         empty = pss_kib(resp.pid)
         load = Load(port, "/sse?user=u", n)
         time.sleep(1.0)
-        full = pss_kib(resp.pid)
+        full_r = rollup(resp.pid)
+        full = full_r.get("Pss", 0)
         c0 = cpu_seconds(resp.pid)
         time.sleep(IDLE_SECONDS)
         idle_cpu = (cpu_seconds(resp.pid) - c0) / IDLE_SECONDS * 100
         fig = measure_stream_set(db, load, n, [resp.pid], relay=None)
-        fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu})
+        fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
+                    "procs": 1, "uss_kib": uss_kib(full_r), "pss_kib": full})
         return fig
     finally:
         teardown(load, [srv, resp], work)
 
 
+# The one-process-per-stream shapes. Every stream holds an Apache worker
+# thread (mod_fcgid, mod_cgid) and a process; sizes are set from N so
+# that N = 1,000 is held: ServerLimit x ThreadsPerChild >= N + spare,
+# and every child started at once (MaxSpareThreads = all) so Apache
+# neither ramps up slowly nor reaps idle children mid-run.
 APACHE_CONF = """
 ServerRoot "/etc/apache2"
 PidFile "{dir}/apache.pid"
 Listen 127.0.0.1:{port}
+ListenBacklog 4096
 ServerName 127.0.0.1
 ErrorLog "{dir}/apache-error.log"
 LogLevel warn
@@ -357,16 +517,32 @@ DefaultRuntimeDir "{dir}"
 Mutex file:{dir}
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
-ServerLimit 8
+LoadModule env_module /usr/lib/apache2/modules/mod_env.so
+ThreadLimit 64
 ThreadsPerChild 64
-MaxRequestWorkers 512
+ServerLimit {servers}
+StartServers {servers}
+MaxRequestWorkers {workers}
+MinSpareThreads 64
+MaxSpareThreads {workers}
+Timeout 120
+DocumentRoot "{dir}/www"
+{shape}
+"""
+
+# Mutex: with the fcntl() mechanism (Mutex file:), mod_fcgid's process
+# table lock fails under a few hundred concurrent requests with EDEADLK
+# ("can't lock process table", the request ends): fcntl locks belong to
+# a process, and the kernel's deadlock check misfires with threads.
+APACHE_FCGID = """
+LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
+Mutex pthread fcgid-proctbl fcgid-pipe
 FcgidIPCDir "{dir}/fcgid"
 FcgidProcessTableFile "{dir}/fcgid/shm"
 FcgidOutputBufferSize 0
 FcgidBusyTimeout 3600
 FcgidIOTimeout 60
-FcgidMaxProcesses 1000
+FcgidMaxProcesses {nproc}
 FcgidMaxProcessesPerClass {nproc}
 FcgidMinProcessesPerClass 0
 FcgidSpawnScoreUpLimit 100000
@@ -374,7 +550,7 @@ FcgidSpawnScore 1
 FcgidTerminationScore 0
 FcgidInitialEnv SSE_DB "{db}"
 FcgidInitialEnv SSE_AUTH query
-DocumentRoot "{dir}/www"
+FcgidInitialEnv SSE_LOG_LEVEL {level}
 <Directory "{dir}/www">
     Options +ExecCGI
     SetHandler fcgid-script
@@ -382,75 +558,261 @@ DocumentRoot "{dir}/www"
 </Directory>
 """
 
+# mod_cgid: ScriptSock absolute (the runtime directory is not Apache's
+# default); the program sends its 2 KB padding comment itself, so the
+# first small body is not held (web-servers.md). CGIDScriptTimeout above
+# the 15 s heartbeat.
+APACHE_CGID = """
+LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so
+ScriptSock "{dir}/cgisock"
+CGIDScriptTimeout 120
+<Directory "{dir}/www">
+    Options +ExecCGI
+    SetHandler cgi-script
+    Require all granted
+    SetEnv SSE_DB "{db}"
+    SetEnv SSE_AUTH query
+    SetEnv SSE_LOG_LEVEL {level}
+    SetEnv no-gzip 1
+</Directory>
+"""
 
-def bench_fcgid(n):
+# lighttpd mod_cgi, running as www-data like the Apache shapes (inotify
+# instances are counted per user). stream-response-body 2 or nothing is
+# sent until the end; max-fds/max-connections hold N = 1,000 (a client
+# socket and two or three pipes per stream).
+LIGHTTPD_CGI_CONF = """
+server.document-root = "{dir}/www"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.username = "www-data"
+server.groupname = "www-data"
+server.errorlog = "{dir}/lighttpd-error.log"
+server.max-fds = 20000
+server.max-connections = 9000
+server.listen-backlog = 4096
+server.modules += ( "mod_alias", "mod_cgi", "mod_setenv" )
+server.stream-response-body = 2
+alias.url = ( "/sse" => "{dir}/www/sse" )
+$HTTP["url"] =^ "/sse" {{
+    cgi.assign = ( "" => "" )
+    cgi.limits = ( "tcp-fin-propagate" => "SIGTERM" )
+    setenv.add-environment = ( "SSE_DB" => "{db}", "SSE_AUTH" => "query",
+                               "SSE_LOG_LEVEL" => "{level}" )
+}}
+"""
+
+PROCESS_SHAPE_NAMES = {
+    "fcgid": "Apache mod_fcgid, 1 process/stream",
+    "cgid": "Apache mod_cgid, 1 process/stream",
+    "cgi": "lighttpd mod_cgi, 1 process/stream",
+}
+
+
+def process_workdir():
+    """A work directory www-data can use: the database and its -wal/-shm
+    are written by the streams' processes and by the producer (root)."""
     work = tempfile.mkdtemp(prefix="sse-bench-")
     os.chmod(work, 0o777)
-    os.makedirs(os.path.join(work, "fcgid"))
-    os.makedirs(os.path.join(work, "www"))
-    shutil.chown(os.path.join(work, "fcgid"), "www-data", "www-data")
+    for d in ("fcgid", "www"):
+        os.makedirs(os.path.join(work, d))
+        shutil.chown(os.path.join(work, d), "www-data", "www-data")
     db = make_db(work)
     for f in os.listdir(work):
         os.chmod(os.path.join(work, f), 0o777)
+    # A copy named "sse": its processes are told apart by name from any
+    # other sse-outbox on this shared machine.
     shutil.copy(BIN, os.path.join(work, "www", "sse"))
-    port = free_port()
+    os.chmod(os.path.join(work, "www", "sse"), 0o755)
+    return work, db
+
+
+def start_process_server(shape, n, work, db, port):
+    level = os.environ.get("BENCH_LOG_LEVEL", "info")
+    stderr = open(os.path.join(work, "stderr.log"), "w")
+    if shape == "cgi":
+        conf = os.path.join(work, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(LIGHTTPD_CGI_CONF.format(dir=work, port=port, db=db,
+                                             level=level))
+        return subprocess.Popen(["lighttpd", "-D", "-f", conf], stderr=stderr,
+                                preexec_fn=raise_nofile)
+    servers = (n + 64 + 63) // 64 + 1
+    if shape == "fcgid":
+        block = APACHE_FCGID.format(dir=work, db=db, level=level, nproc=n + 50)
+    else:
+        block = APACHE_CGID.format(dir=work, db=db, level=level)
     conf = os.path.join(work, "apache.conf")
     with open(conf, "w") as f:
-        f.write(APACHE_CONF.format(dir=work, port=port, db=db, nproc=n + 10))
-    srv = subprocess.Popen(["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"],
-                           stderr=open(os.path.join(work, "stderr.log"), "w"))
-    load = None
+        f.write(APACHE_CONF.format(dir=work, port=port, servers=servers,
+                                   workers=servers * 64, shape=block))
+    return subprocess.Popen(["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"],
+                            stderr=stderr, preexec_fn=raise_nofile)
+
+
+def cpu_of(pids):
+    return sum(cpu_seconds(p) for p in pids)
+
+
+def bench_per_process(shape, n):
+    """N streams, each its own sse-outbox process, under shape (fcgid,
+    cgid or cgi). Figures are of sse-outbox's processes only."""
+    work, db = process_workdir()
+    port = free_port()
     try:
-        wait_port(port)
-        load = Load(port, "/sse?user=u", n)
-        time.sleep(1.0)
+        srv = start_process_server(shape, n, work, db, port)
+    except Exception:
+        teardown(None, [], work)
+        raise
+    load = None
+    started = [(srv.pid, start_time(srv.pid))]
+    try:
+        wait_port(port, 20)
+        t0 = time.monotonic()
+        load = Load(port, "/sse?user=u", n, timeout=60 + n * 0.3)
+        up = time.monotonic() - t0
+        started += descendants(srv.pid)
         pids = children_named(srv.pid, "sse")
+        print("  %d streams up in %.1f s, %d sse processes; idle %.0f s ..." % (
+            n, up, len(pids), PROCESS_IDLE_SECONDS), flush=True)
+        time.sleep(2.0)
+        c0 = cpu_of(pids)
+        time.sleep(PROCESS_IDLE_SECONDS)
+        idle_cpu = (cpu_of(pids) - c0) / PROCESS_IDLE_SECONDS * 100
+        ups, pss = [], []
+        for p in pids:
+            r = rollup(p)
+            if r:
+                ups.append(uss_kib(r))
+                pss.append(r.get("Pss", 0))
+        print("  idle CPU %.1f %% of a core; rows and broadcasts ..." % idle_cpu,
+              flush=True)
         fig = measure_stream_set(db, load, n, pids, rate=20.0, rows=100,
                                  relay=None)
-        fig["procs"] = len(pids)
+        fig.update({
+            "procs": len(pids), "idle_cpu": idle_cpu, "up_s": up,
+            "uss_kib": statistics.median(ups) if ups else float("nan"),
+            "pss_kib": statistics.median(pss) if pss else float("nan"),
+        })
         return fig
     finally:
-        teardown(load, [srv], work)
+        started += descendants(srv.pid)
+        t_stop = time.monotonic()
+        if load:
+            load.close()
+        # The streams' processes first: Apache waits for CGI children
+        # (about 10 s) and a silent stream notices its client only at its
+        # next heartbeat. Then the server; then whatever outlived it.
+        started = list(set(started))
+        streams = [(p, st) for p, st in started if comm(p) == "sse"]
+        kill_leftovers(streams)
+        srv.send_signal(signal.SIGTERM)
+        try:
+            srv.wait(15)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            srv.wait()
+        stray = [(p, st) for p, st in started if start_time(p) == st]
+        left = kill_leftovers(stray)
+        print("  stopped in %.1f s (%d stream processes, then %d more that "
+              "outlived the server, ended by PID)" % (
+                  time.monotonic() - t_stop, len(streams), len(stray)),
+              flush=True)
+        if left:
+            print("  warning: %d processes did not end" % left, flush=True)
+        teardown(None, [], work)
+
+
+def run_row(rows, name, n, fn, *args):
+    """One row; a failure is printed in its place and the run goes on."""
+    t0 = time.monotonic()
+    try:
+        fig = fn(*args)
+    except Exception as e:
+        print("  failed: %s" % e, flush=True)
+        fig = {"error": str(e)}
+    print("  done in %.0f s" % (time.monotonic() - t0), flush=True)
+    rows.append((name, n, fig))
+
+
+def fmt(f, key, spec):
+    return spec % f[key] if key in f else "-"
+
+
+def print_table(rows):
+    print("| path | N | procs | p50 ms | p99 ms | max ms | bcast 50% ms "
+          "| bcast 100% ms | KiB/stream | USS KiB/proc | PSS KiB/proc "
+          "| idle CPU % | CPU ms/commit | lost |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, f in rows:
+        if "error" in f:
+            print("| %s | %d | failed: %s |" % (name, n, f["error"][:100]))
+            continue
+        print("| %s | %d | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s "
+              "| %s | %.3f | %d |" % (
+                  name, n, fmt(f, "procs", "%d"), f["p50"], f["p99"], f["max"],
+                  f["fan50"], f["fan100"], fmt(f, "mem_kib", "%.2f"),
+                  fmt(f, "uss_kib", "%.0f"), fmt(f, "pss_kib", "%.0f"),
+                  fmt(f, "idle_cpu", "%.2f"), f["cpu_per_commit_ms"], f["lost"]))
+    print()
+    print("procs: sse-outbox processes serving the N streams. KiB/stream: "
+          "growth of the one\nprocess's PSS per stream. USS/PSS KiB/proc: "
+          "median over sse-outbox's own\nprocesses (smaps_rollup; the web "
+          "server's are not counted). idle CPU: all\nsse-outbox processes "
+          "together, % of one core. CPU ms/commit: all sse-outbox\n"
+          "processes while single-user rows are sent (idle CPU included).")
+    print()
+    print("CPU ms per single-user commit net of idle CPU, per-process rows:")
+    for name, n, f in rows:
+        if "error" in f or "up_s" not in f:
+            continue
+        net = f["single_cpu_s"] - f["idle_cpu"] / 100 * f["single_s"]
+        print("  %s, N = %d: %.3f (streams up in %.1f s)" % (
+            name, n, net / f["single_rows"] * 1000, f.get("up_s", 0)))
+    print()
+    print("CPU ms per broadcast (median of 5; CPU time is counted in clock ticks):")
+    for name, n, f in rows:
+        if "error" in f:
+            continue
+        ours, relay, client = f["bcast_cpu"]
+        print("  %s, N = %d: sse-outbox %.0f, web server %s, load client %.0f" % (
+            name, n, ours, "%.0f" % relay if relay else "(not measured)", client))
 
 
 def main():
     for tool in (BIN, LOAD):
         if not os.path.exists(tool):
             sys.exit("missing %s: run make bench" % tool)
+    for shape in PROCESS_SHAPES:
+        if shape not in PROCESS_SHAPE_NAMES:
+            sys.exit("BENCH_PROCESS_SHAPES: unknown %r (fcgid, cgid, cgi)" % shape)
     cpu = "?"
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    print("machine: %s, %d cores, %.0f GiB, Linux %s" % (
-        cpu, os.cpu_count(), mem, platform.release()))
+    print("machine: %s, %d cores, %.0f GiB, Linux %s, inotify "
+          "max_user_instances %s" % (
+              cpu, os.cpu_count(), mem, platform.release(),
+              open("/proc/sys/fs/inotify/max_user_instances").read().strip()))
+    t0 = time.monotonic()
     rows = []
     for n in SIZES if os.environ.get("BENCH_LIGHTTPD", "1") == "1" else []:
         print("measuring lighttpd, N = %d ..." % n, flush=True)
-        rows.append(("lighttpd bin-path, 1 process", n, bench_lighttpd(n)))
+        run_row(rows, "lighttpd bin-path, 1 process", n, bench_lighttpd, n)
     for n in SIZES if os.environ.get("BENCH_NGINX", "1") == "1" else []:
         print("measuring nginx -> --listen, N = %d ..." % n, flush=True)
-        rows.append(("nginx (2 workers), --listen, 1 process", n, bench_nginx(n)))
-    if FCGID_N > 0:
-        print("measuring Apache mod_fcgid, N = %d ..." % FCGID_N, flush=True)
-        rows.append(("Apache mod_fcgid, 1 process/stream", FCGID_N, bench_fcgid(FCGID_N)))
+        run_row(rows, "nginx (2 workers), --listen, 1 process", n, bench_nginx, n)
+    for shape in PROCESS_SHAPES:
+        for n in PROCESS_SIZES:
+            print("measuring %s, N = %d ..." % (PROCESS_SHAPE_NAMES[shape], n),
+                  flush=True)
+            run_row(rows, PROCESS_SHAPE_NAMES[shape], n, bench_per_process,
+                    shape, n)
+    print("all measured in %.0f s" % (time.monotonic() - t0))
     print()
-    print("| path | N | p50 ms | p99 ms | max ms | bcast 50% ms | bcast 100% ms "
-          "| KiB/stream | idle CPU % | CPU ms/commit | lost |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, n, f in rows:
-        print("| %s | %d | %.2f | %.2f | %.2f | %.1f | %.1f | %s | %s | %.3f | %d |" % (
-            name, n, f["p50"], f["p99"], f["max"], f["fan50"], f["fan100"],
-            "%.2f" % f["mem_kib"] if "mem_kib" in f else "-",
-            "%.2f" % f["idle_cpu"] if "idle_cpu" in f else "-",
-            f["cpu_per_commit_ms"], f["lost"]))
-    print()
-    print("CPU ms per broadcast (median of 5; CPU time is counted in clock ticks):")
-    for name, n, f in rows:
-        ours, relay, client = f["bcast_cpu"]
-        print("  %s, N = %d: sse-outbox %.0f, web server %s, load client %.0f" % (
-            name, n, ours, "%.0f" % relay if relay else "(not measured)", client))
+    print_table(rows)
 
 
 if __name__ == "__main__":

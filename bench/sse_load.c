@@ -18,7 +18,9 @@
  *   Opens N connections, GET PATH_PREFIX<i> (HTTP/1.0, so the body is not
  *   chunked), and records the arrival time of every event id per stream.
  *   Prints "READY <n>" once every stream has its retry: line. Commands on
- *   stdin: "COUNT" prints "COUNT <events> <closed>", "DUMP <file>" writes
+ *   stdin: "COUNT" prints "COUNT <events> <closed> <ready>" (ready: streams
+ *   that have their retry: line, to tell a slow start from a stuck one),
+ *   "DUMP <file>" writes
  *   "stream id t" lines (CLOCK_MONOTONIC seconds), "QUIT" exits.
  */
 
@@ -172,7 +174,8 @@ main(int argc, char **argv)
 				    strncmp(cmd, "QUIT", 4) == 0)
 					return 0;
 				if (strncmp(cmd, "COUNT", 5) == 0) {
-					printf("COUNT %zu %d\n", nrecs, closed);
+					printf("COUNT %zu %d %d\n", nrecs,
+					    closed, ready);
 					fflush(stdout);
 				} else if (strncmp(cmd, "DUMP ", 5) == 0) {
 					FILE *f;
