@@ -54,6 +54,7 @@ struct changes_pg {
 	double retry_at;	/* DOWN: next attempt */
 	double backoff;		/* the delay after the next failure */
 	double connect_by;	/* CONNECTING: give up then */
+	double idle_until;	/* UP: nothing is due before the socket */
 	int read_due;		/* report CHANGES_READ at the next due() */
 	int outage;		/* an outage is logged; its end will be */
 };
@@ -248,6 +249,8 @@ changes_pg_due(struct changes *c, double now)
 {
 	struct changes_pg *cp = (struct changes_pg *)c;
 
+	/* A finite timer: the loop's wait takes no infinite timeout. */
+	cp->idle_until = now + CHG_PG_IDLE;
 	if (cp->state == CHG_PG_DOWN && now >= cp->retry_at)
 		changes_pg_start(cp, now);
 	else if (cp->state == CHG_PG_CONNECTING && now >= cp->connect_by) {
@@ -265,15 +268,13 @@ static double
 changes_pg_deadline(const struct changes *c)
 {
 	const struct changes_pg *cp = (const struct changes_pg *)c;
-	double now = 0;
-
 	if (cp->read_due)
-		return now;
+		return 0;
 	if (cp->state == CHG_PG_DOWN)
 		return cp->retry_at;
 	if (cp->state == CHG_PG_CONNECTING)
 		return cp->connect_by;
-	return 1e300;	/* only the socket can wake it */
+	return cp->idle_until;	/* only the socket can wake it */
 }
 
 static void
