@@ -88,15 +88,22 @@ changes_pg_watch(struct changes_pg *cp, uint32_t events)
 static void
 changes_pg_lost(struct changes_pg *cp, double now, const char *what)
 {
+	const char *m = cp->pg ? PQerrorMessage(cp->pg) : "out of memory";
 	char name[512];
 	char msg[256];
 	size_t n;
 
-	snprintf(msg, sizeof(msg), "%s", cp->pg ? PQerrorMessage(cp->pg) :
-	    "out of memory");
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
+	/* On one line: libpq's newlines and tabs become single spaces. */
+	for (n = 0; *m && n + 1 < sizeof(msg); m++) {
+		int space = *m == '\n' || *m == '\t' || *m == ' ';
+
+		if (space && (n == 0 || msg[n - 1] == ' '))
+			continue;
+		msg[n++] = space ? ' ' : *m;
+	}
+	while (n > 0 && msg[n - 1] == ' ')
+		n--;
+	msg[n] = '\0';
 	changes_pg_watch(cp, 0);
 	if (cp->pg)
 		PQfinish(cp->pg);
@@ -123,6 +130,13 @@ changes_pg_poll_events(PostgresPollingStatusType st)
 }
 
 static void
+changes_pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static void
 changes_pg_start(struct changes_pg *cp, double now)
 {
 	/* As outbox_pg.c: our defaults, then the URI, then what we need. */
@@ -142,6 +156,9 @@ changes_pg_start(struct changes_pg *cp, double now)
 		changes_pg_lost(cp, now, "cannot connect");
 		return;
 	}
+	/* Server notices would reach stderr unformatted; a lost
+	 * connection is reported by the next read. */
+	PQsetNoticeProcessor(cp->pg, changes_pg_quiet, NULL);
 	cp->state = CHG_PG_CONNECTING;
 	cp->connect_by = now + CHG_PG_CONNECT;
 	/* After PQconnectStart, libpq's documentation: poll for writing. */

@@ -14,6 +14,7 @@
 struct outbox_pg {
 	struct outbox base;		/* first: the ops table */
 	PGconn *pg;
+	int nowait;			/* the event loop's connection */
 	int prepared[OUTBOX_MAX_KEYS + 1]; /* fetch_for for n keys is
 					 * prepared as "ff<n>" */
 };
@@ -45,16 +46,33 @@ static const char sql_history[] =
     " coalesce((SELECT value FROM outbox_meta"
     " WHERE key = 'pruned_through'), 0)";
 
-/* libpq's message without its trailing newline. */
+/* libpq's message on one line: its newlines and tabs become spaces. */
+static void
+outbox_pg_message(PGconn *pg, char *out, size_t outlen)
+{
+	const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
+	size_t n = 0;
+
+	for (; *msg && n + 1 < outlen; msg++) {
+		int space = *msg == '\n' || *msg == '\t' || *msg == ' ';
+
+		if (space && (n == 0 || out[n - 1] == ' '))
+			continue;
+		out[n++] = space ? ' ' : *msg;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+}
+
+/* libpq's message, on one line, after what. */
 static int
 outbox_pg_fail(PGconn *pg, const char *what, char *err, size_t errlen)
 {
-	const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
-	size_t n = strlen(msg);
+	char msg[512];
 
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--;
-	snprintf(err, errlen, "%s: %.*s", what, (int)n, msg);
+	outbox_pg_message(pg, msg, sizeof(msg));
+	snprintf(err, errlen, "%s: %s", what, msg);
 	return -1;
 }
 
@@ -85,6 +103,13 @@ outbox_pg_prepare(PGconn *pg, const char *name, const char *sql, int n,
 	return 0;
 }
 
+static void
+outbox_pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 /*
  * A connection with our settings under the URI's. Keywords are applied
  * in order and the URI (dbname, expanded) replaces what comes before it:
@@ -106,7 +131,13 @@ outbox_pg_connect(const char *uri, int nowait)
 		"3", uri, "UTF8", NULL
 	};
 
-	return PQconnectdbParams(keys, vals, 1);
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+
+	/* Server notices would go to stderr unformatted: errors come back
+	 * through results, and nothing else needs logging. */
+	if (pg)
+		PQsetNoticeProcessor(pg, outbox_pg_quiet, NULL);
+	return pg;
 }
 
 /* The first row's first column as a string, or NULL (res kept). */
@@ -176,7 +207,12 @@ outbox_pg_check(struct outbox_pg *ob, const char *name, char *err,
 		    "(apply sql/schema-postgresql.sql)", name);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 3), "t") == 0) {
+	if (strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+		snprintf(err, errlen, "database %s has no outbox_meta table "
+		    "(apply sql/schema-postgresql.sql)", name);
+		goto out;
+	}
+	{
 		PQclear(res);
 		res = PQexec(ob->pg, sql_version);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -201,14 +237,76 @@ out:
 	return rc;
 }
 
+/*
+ * What a new (or reset) connection needs: the timeout, the statements.
+ * The event loop's reads are short index scans; a server that takes
+ * seconds is an outage, not something to wait on. Requests' connections
+ * may wait a little longer. A timeout the URI set (options=-c
+ * statement_timeout=...) is kept.
+ */
+static int
+outbox_pg_setup(struct outbox_pg *ob, char *err, size_t errlen)
+{
+	static const Oid two_int8[] = { OUTBOX_PG_INT8OID, OUTBOX_PG_INT8OID };
+	char set[160];
+
+	memset(ob->prepared, 0, sizeof(ob->prepared));
+	snprintf(set, sizeof(set), "SELECT set_config('statement_timeout', "
+	    "'%d', false) WHERE current_setting('statement_timeout') = '0'",
+	    ob->nowait ? 2000 : 5000);
+	if (outbox_pg_exec_ok(ob->pg, set, "setting statement_timeout", err,
+	    errlen) == -1)
+		return -1;
+	if (outbox_pg_prepare(ob->pg, "max_id", sql_max_id, 0, NULL, err,
+	    errlen) == -1 ||
+	    outbox_pg_prepare(ob->pg, "fetch_all", sql_fetch_all, 2,
+	    two_int8, err, errlen) == -1 ||
+	    outbox_pg_prepare(ob->pg, "history", sql_history, 0, NULL, err,
+	    errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * A statement failed. If the connection itself is gone (the server
+ * restarted, a failover, an idle connection cut), connect again once,
+ * now: when the server is back this keeps every stream open; when not,
+ * the caller reports the outage. Returns 1 when the statement may be
+ * run again.
+ */
+static int
+outbox_pg_revive(struct outbox_pg *ob)
+{
+	char err[256];
+
+	if (PQstatus(ob->pg) != CONNECTION_BAD)
+		return 0;
+	PQreset(ob->pg);
+	if (PQstatus(ob->pg) != CONNECTION_OK)
+		return 0;
+	return outbox_pg_setup(ob, err, sizeof(err)) == 0;
+}
+
+/* PQexecPrepared, run again once on a revived connection. */
+static PGresult *
+outbox_pg_run(struct outbox_pg *ob, const char *stmt, int n,
+    const char *const *params, const int *lens, const int *formats)
+{
+	PGresult *res = PQexecPrepared(ob->pg, stmt, n, params, lens,
+	    formats, 0);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK || !outbox_pg_revive(ob))
+		return res;
+	PQclear(res);
+	return PQexecPrepared(ob->pg, stmt, n, params, lens, formats, 0);
+}
+
 int
 outbox_pg_open(const char *uri, int nowait, struct outbox **obp, char *err,
     size_t errlen)
 {
-	static const Oid two_int8[] = { OUTBOX_PG_INT8OID, OUTBOX_PG_INT8OID };
 	struct outbox_pg *ob = calloc(1, sizeof(*ob));
 	char name[512];
-	char set[160];
 
 	*obp = NULL;
 	if (!ob) {
@@ -216,6 +314,7 @@ outbox_pg_open(const char *uri, int nowait, struct outbox **obp, char *err,
 		return -1;
 	}
 	ob->base.ops = &outbox_pg_ops;
+	ob->nowait = nowait;
 	outbox_describe(uri, name, sizeof(name));
 	ob->pg = outbox_pg_connect(uri, nowait);
 	if (!ob->pg || PQstatus(ob->pg) != CONNECTION_OK) {
@@ -225,26 +324,8 @@ outbox_pg_open(const char *uri, int nowait, struct outbox **obp, char *err,
 		outbox_pg_fail(ob->pg, what, err, errlen);
 		goto out;
 	}
-	/*
-	 * The event loop's reads are short index scans; a server that takes
-	 * seconds is an outage, not something to wait on. Requests'
-	 * connections may wait a little longer. A timeout the URI set
-	 * (options=-c statement_timeout=...) is kept.
-	 */
-	snprintf(set, sizeof(set), "SELECT set_config('statement_timeout', "
-	    "'%d', false) WHERE current_setting('statement_timeout') = '0'",
-	    nowait ? 2000 : 5000);
-	if (outbox_pg_exec_ok(ob->pg, set, "setting statement_timeout", err,
-	    errlen) == -1)
-		goto out;
-	if (outbox_pg_check(ob, name, err, errlen) == -1)
-		goto out;
-	if (outbox_pg_prepare(ob->pg, "max_id", sql_max_id, 0, NULL, err,
-	    errlen) == -1 ||
-	    outbox_pg_prepare(ob->pg, "fetch_all", sql_fetch_all, 2,
-	    two_int8, err, errlen) == -1 ||
-	    outbox_pg_prepare(ob->pg, "history", sql_history, 0, NULL, err,
-	    errlen) == -1)
+	if (outbox_pg_check(ob, name, err, errlen) == -1 ||
+	    outbox_pg_setup(ob, err, errlen) == -1)
 		goto out;
 	*obp = &ob->base;
 	return 0;
@@ -268,7 +349,7 @@ static int
 outbox_pg_ints(struct outbox_pg *ob, const char *stmt, long long *out,
     int n, const char *what, char *err, size_t errlen)
 {
-	PGresult *res = PQexecPrepared(ob->pg, stmt, 0, NULL, NULL, NULL, 0);
+	PGresult *res = outbox_pg_run(ob, stmt, 0, NULL, NULL, NULL);
 	int rc = -1;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
@@ -356,7 +437,7 @@ outbox_pg_fetch_all(struct outbox *base, long long after, int limit,
 
 	snprintf(a, sizeof(a), "%lld", after);
 	snprintf(l, sizeof(l), "%d", limit);
-	res = PQexecPrepared(ob->pg, "fetch_all", 2, params, NULL, NULL, 0);
+	res = outbox_pg_run(ob, "fetch_all", 2, params, NULL, NULL);
 	rc = outbox_pg_rows(ob, res, fn, ctx, count, err, errlen);
 	PQclear(res);
 	return rc;
@@ -493,8 +574,17 @@ outbox_pg_fetch_for(struct outbox *base, const char *const *keys,
 	if (outbox_pg_fetch_for_stmt(ob, n, name, sizeof(name), err,
 	    errlen) == -1)
 		return -1;
-	res = PQexecPrepared(ob->pg, name, (int)(3 + n), params, lens,
-	    formats, 0);
+	res = outbox_pg_run(ob, name, (int)(3 + n), params, lens, formats);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && !ob->prepared[n] &&
+	    PQstatus(ob->pg) == CONNECTION_OK) {
+		/* Revived: its statements are new; this one is made again. */
+		PQclear(res);
+		if (outbox_pg_fetch_for_stmt(ob, n, name, sizeof(name), err,
+		    errlen) == -1)
+			return -1;
+		res = PQexecPrepared(ob->pg, name, (int)(3 + n), params, lens,
+		    formats, 0);
+	}
 	rc = outbox_pg_rows(ob, res, fn, ctx, count, err, errlen);
 	PQclear(res);
 	return rc;
