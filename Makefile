@@ -220,12 +220,16 @@ deps:
 
 INSTALLED = $(DESTDIR)$(BINDIR)/sse-outbox \
 	$(DESTDIR)$(MANDIR)/man1/sse-outbox.1 \
-	$(DESTDIR)$(PKGDATADIR)/schema.sql $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
+	$(DESTDIR)$(PKGDATADIR)/schema.sql \
+	$(DESTDIR)$(PKGDATADIR)/schema-postgresql.sql \
+	$(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 install: $(BUILD)/sse-outbox
 	install -D -m 0755 $(BUILD)/sse-outbox $(DESTDIR)$(BINDIR)/sse-outbox
 	install -D -m 0644 sse-outbox.1 $(DESTDIR)$(MANDIR)/man1/sse-outbox.1
 	install -D -m 0644 sql/schema.sql $(DESTDIR)$(PKGDATADIR)/schema.sql
+	install -D -m 0644 sql/schema-postgresql.sql \
+		$(DESTDIR)$(PKGDATADIR)/schema-postgresql.sql
 	install -D -m 0644 sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 uninstall:

@@ -323,3 +323,36 @@ def test_two_web_servers_one_outbox(postgres, servers):
         assert c.no_more_events(2, settle=0.5)
     wait_data(carol_b, ["all1", "c1", "all2"])
     carol_b.close()
+
+
+def test_password_from_passfile(postgres, base_dir, responder):
+    """A password in libpq's passfile, not in SSE_DB, the environment or
+    the process list; and never in a log line when it is in SSE_DB."""
+    db = postgres.new_db()
+    conn = postgres.connect(db)
+    try:
+        conn.cursor().execute("CREATE ROLE sse LOGIN PASSWORD 's3cret-pw';"
+                              "GRANT SELECT ON outbox, outbox_meta, "
+                              "outbox_id_seq TO sse")
+    finally:
+        conn.close()
+    passfile = base_dir / "pgpass"
+    passfile.write_text(f"127.0.0.1:{postgres.port}:{db}:sse:s3cret-pw\n")
+    os.chmod(passfile, 0o600)
+    base = f"postgresql://sse@127.0.0.1:{postgres.port}/{db}"
+    env = {"PATH": "/usr/bin:/bin", "SSE_AUTH": "query"}
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": f"{base}?passfile={passfile}"},
+        capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": base, "PGPASSFILE": str(passfile)},
+        capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    # Without it: refused; a wrong password in the URI is not echoed.
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": f"postgresql://sse:wrong-pw@127.0.0.1:"
+        f"{postgres.port}/{db}"}, capture_output=True, timeout=30)
+    assert p.returncode != 0 and b"password authentication failed" in \
+        p.stderr, p.stderr
+    assert b"wrong-pw" not in p.stderr and b"sse:***@" in p.stderr
