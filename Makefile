@@ -16,7 +16,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS = fcgi sqlite3 libcrypto jansson
+PKGS = fcgi sqlite3 libpq libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -51,8 +51,8 @@ unit_deps_registry = registry subs
 unit_deps_transport = transport buf
 unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
 	doctor/http doctor/report doctor/err
-unit_deps_outbox = outbox log
-unit_libs_outbox = $$(pkg-config --libs sqlite3)
+unit_deps_outbox = outbox outbox_sqlite outbox_pg log
+unit_libs_outbox = $$(pkg-config --libs sqlite3 libpq)
 unit_deps_resume = resume
 
 .PHONY: all clean test unit integration bench demo deps asan sanitize \
@@ -205,7 +205,8 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \
 	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
 	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
-	php-sqlite3 man-db apache2-suexec-pristine
+	php-sqlite3 man-db apache2-suexec-pristine postgresql libpq-dev \
+	python3-psycopg2
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -219,12 +220,16 @@ deps:
 
 INSTALLED = $(DESTDIR)$(BINDIR)/sse-outbox \
 	$(DESTDIR)$(MANDIR)/man1/sse-outbox.1 \
-	$(DESTDIR)$(PKGDATADIR)/schema.sql $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
+	$(DESTDIR)$(PKGDATADIR)/schema.sql \
+	$(DESTDIR)$(PKGDATADIR)/schema-postgresql.sql \
+	$(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 install: $(BUILD)/sse-outbox
 	install -D -m 0755 $(BUILD)/sse-outbox $(DESTDIR)$(BINDIR)/sse-outbox
 	install -D -m 0644 sse-outbox.1 $(DESTDIR)$(MANDIR)/man1/sse-outbox.1
 	install -D -m 0644 sql/schema.sql $(DESTDIR)$(PKGDATADIR)/schema.sql
+	install -D -m 0644 sql/schema-postgresql.sql \
+		$(DESTDIR)$(PKGDATADIR)/schema-postgresql.sql
 	install -D -m 0644 sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 uninstall:

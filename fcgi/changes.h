@@ -41,11 +41,18 @@ struct changes {
 };
 
 /*
- * The source for the store at path: today inotify on an SQLite file's
- * directory plus a look at its write lock, or a poll where inotify is
- * unavailable (then *why says why, for one log line). NULL: memory.
+ * The source for the store at path (changes.c picks by its form): for an
+ * SQLite file, inotify on its directory plus a look at its write lock, or
+ * a poll where inotify is unavailable (then *why says why, for one log
+ * line); for a PostgreSQL URI, one LISTEN connection (*why stays "").
+ * NULL: memory.
  */
 struct changes *changes_open(const char *path, char *why, size_t whylen);
+
+/* The implementations, for changes_open. */
+struct changes *changes_sqlite_open(const char *path, char *why,
+    size_t whylen);
+struct changes *changes_pg_open(const char *uri, char *why, size_t whylen);
 
 static inline int
 changes_fd(struct changes *c)

@@ -176,7 +176,7 @@ static const struct changes_ops changes_sqlite_ops = {
 };
 
 struct changes *
-changes_open(const char *path, char *why, size_t whylen)
+changes_sqlite_open(const char *path, char *why, size_t whylen)
 {
 	struct changes_sqlite *cs = calloc(1, sizeof(*cs));
 

@@ -31,7 +31,7 @@ struct config_param {
 
 static const struct config_param config_params[] = {
 	{ "SSE_DB", CONFIG_STRING, OFF(db), NULL, 0, 0,
-	    "path of the SQLite database holding outbox (required)" },
+	    "SQLite path or postgresql:// URI of the outbox (required)" },
 	{ "SSE_AUTH", CONFIG_AUTH, OFF(auth), NULL, 0, 0,
 	    "remote-user, jwt or query (development only); required" },
 	{ "SSE_JWT_SECRET", CONFIG_STRING, OFF(jwt_secret), NULL, 0, 0,

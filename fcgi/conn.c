@@ -60,8 +60,12 @@ conn_get(struct conn *c, double now, int *fresh)
 		c->down_logged = 1;
 		return NULL;
 	}
-	if (c->down_logged)
-		log_info("database %s is readable again", c->path);
+	if (c->down_logged) {
+		char name[512];
+
+		outbox_describe(c->path, name, sizeof(name));
+		log_info("database %s is readable again", name);
+	}
 	c->down_logged = 0;
 	c->retry_at = 0;
 	*fresh = 1;

@@ -515,7 +515,11 @@ hub_use_store(struct hub *hub, double now)
 		return;
 	}
 	if (!ob) {
+		/* Not kept for later: a reopened store reads anyway
+		 * (hub_store), and kept it would make every turn due at
+		 * once until the retry. */
 		hub->look_now = 0;
+		hub->read_now = 0;
 		/* A stream that needs its backlog cannot be served: it
 		 * ends, and its client's retry gets a 503 saying why. */
 		while ((s = registry_next_catchup(hub->reg)))

@@ -1,4 +1,4 @@
-/* The SQLite side: open the outbox, read rows after an id. */
+/* The store: open the outbox (SQLite or PostgreSQL), read rows by id. */
 #ifndef FCGI_OUTBOX_H
 #define FCGI_OUTBOX_H
 
@@ -17,7 +17,24 @@
  */
 #define OUTBOX_AGAIN (-2)
 
+/*
+ * Two stores behind one interface (outbox.c dispatches through an ops
+ * table, outbox_store.h): SSE_DB naming a file is SQLite
+ * (outbox_sqlite.c), a postgresql:// or postgres:// URI is PostgreSQL
+ * (outbox_pg.c). Return codes and enum outbox_to mean the same on both;
+ * where a function below speaks of files, WAL or data_version, it
+ * describes SQLite, and its PostgreSQL meaning is given beside it.
+ */
 struct outbox;
+
+/* Does db name a PostgreSQL outbox (a libpq connection URI)? */
+int outbox_is_postgres(const char *db);
+
+/*
+ * db as it may appear in a log line: a PostgreSQL URI with any password
+ * (user:secret@ or password=) replaced by "***"; a path unchanged.
+ */
+void outbox_describe(const char *db, char *out, size_t outlen);
 
 /*
  * Who a row is for. One rule, applied by the store to the live read
@@ -70,6 +87,13 @@ typedef int (*outbox_row_fn)(void *ctx, const struct outbox_row *row);
  *   CLOB or TEXT, and not INT): with INTEGER, NUMERIC, REAL (or STRING,
  *   which is NUMERIC) a key '042' would equal a stored 42.
  * Reads on this connection wait up to 2 s for a lock (busy timeout).
+ *
+ * PostgreSQL (outbox_pg.c): connects with libpq (connect_timeout 5 s,
+ * statement_timeout 5 s unless the URI says otherwise); refused unless
+ * the server encoding is UTF8, outbox.user_id is text and the
+ * commit-order trigger of sql/schema-postgresql.sql is in place (without
+ * it ids would be handed out at INSERT, and a reader could skip a row
+ * whose transaction committed after a later id's).
  */
 struct outbox *outbox_open(const char *path, char *err, size_t errlen);
 
@@ -80,6 +104,9 @@ struct outbox *outbox_open(const char *path, char *err, size_t errlen);
  * lock (*ob NULL: try again soon). Every read on the connection may then
  * also return OUTBOX_AGAIN instead of waiting; on a connection from
  * outbox_open they never do (a lock still held after 2 s is -1).
+ * PostgreSQL never answers OUTBOX_AGAIN: the loop's connection instead
+ * has short timeouts (connect 2 s, statements 2 s), and any failure is
+ * -1, an outage the caller retries.
  */
 int outbox_open_nowait(const char *path, struct outbox **ob, char *err,
     size_t errlen);
@@ -134,7 +161,8 @@ int outbox_history(struct outbox *ob, long long *high, long long *pruned,
  * describe what went. Returns 0, or -1 with err. A database without
  * outbox_meta (the bare table of the contract) is refused, whatever its
  * rows, with err saying to apply sql/schema.sql: without the record,
- * resuming clients could not be told what they missed.
+ * resuming clients could not be told what they missed. On PostgreSQL the
+ * same rule in one transaction; created_at is a timestamptz there.
  */
 int outbox_prune(const char *path, long long age, long long now,
     long long *deleted, long long *through, char *err, size_t errlen);
@@ -150,12 +178,15 @@ int outbox_prune(const char *path, long long age, long long now,
  * and opened again. SQLite removes -wal and -shm itself only when the
  * last connection closes, which cannot happen while ob is open. Costs
  * three stat calls; needs no inotify, so a polling caller uses it too.
+ * PostgreSQL: always 1 (no file; a restarted server is a lost
+ * connection, reported by the next read).
  */
 int outbox_still_current(const struct outbox *ob, const char *path);
 
 /*
  * SQLite's data_version for this connection: changes whenever another
- * connection commits. For the fallback watcher.
+ * connection commits. For the fallback watcher. PostgreSQL: the highest
+ * visible id, which moves with every commit that adds a row.
  */
 int outbox_data_version(struct outbox *ob, long long *version);
 

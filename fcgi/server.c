@@ -190,8 +190,9 @@ server_run_fastcgi(const struct config *cfg, int listen_fd)
 		log_errorx("%s", err);
 		goto out;
 	}
+	outbox_describe(cfg->db, err, sizeof(err));
 	log_info("serving FastCGI (auth=%s, db=%s)",
-	    config_auth_name(cfg->auth), cfg->db);
+	    config_auth_name(cfg->auth), err);
 	if (hub_run(hub, 0) == -1) {
 		log_errorx("event loop failed; exiting");
 		goto out;

@@ -53,6 +53,8 @@ class Factory:
         path of an existing database (servers sharing one database)."""
         if isinstance(db, harness.Path):
             return db
+        if db.startswith(("postgresql://", "postgres://")):
+            return db
         path = workdir / "app.db"
         if db == "fresh":
             harness.make_db(path)

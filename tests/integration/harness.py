@@ -496,7 +496,9 @@ class Server:
 
     def __init__(self, workdir, db, bin_path):
         self.dir = make_dir(workdir)
-        self.db = Path(db)
+        # A PostgreSQL URI stays a string (Path would fold its "//").
+        self.db = db if str(db).startswith(("postgresql://",
+                                            "postgres://")) else Path(db)
         self.bin = bin_path
         self.port = free_port()
         self.proc = None

@@ -1,0 +1,159 @@
+"""A real PostgreSQL server for the tests: Debian's postgresql package,
+initdb into a temporary directory as the unprivileged `postgres` user,
+pg_ctl start on a private unix socket directory (reachable by www-data,
+which the web servers' children run as) and a 127.0.0.1 port, stopped
+by PID at the end. Each test gets a fresh database made from
+sql/schema-postgresql.sql."""
+
+import glob
+import itertools
+import os
+import pwd
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg2
+
+import harness
+
+SCHEMA_PG = harness.ROOT / "sql" / "schema-postgresql.sql"
+_dbs = itertools.count(1)
+
+
+def pg_bin(name):
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        harness.fail(f"no {name} under /usr/lib/postgresql/*/bin "
+                     f"(make deps installs postgresql)")
+    return found[-1]
+
+
+class Postgres:
+    """One cluster. url(db) is the URI sse-outbox gets (SSE_DB)."""
+
+    def __init__(self, workdir):
+        self.dir = harness.make_dir(workdir)
+        self.data = self.dir / "data"
+        self.sock = harness.make_dir(self.dir / "sock")
+        self.log = self.dir / "postgres.log"
+        self.port = harness.free_port()
+        self.user = "postgres"
+        pw = pwd.getpwnam(self.user)
+        self.data.mkdir(exist_ok=True)
+        os.chown(self.data, pw.pw_uid, pw.pw_gid)
+        self.log.touch()
+        os.chown(self.log, pw.pw_uid, pw.pw_gid)
+        self._as_postgres([pg_bin("initdb"), "-D", str(self.data),
+                           "-U", "postgres", "-A", "trust",
+                           "--encoding=UTF8", "--locale=C"])
+        # Unix socket: trust (the socket directory is the boundary);
+        # TCP: passwords (the passfile test).
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n")
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(f"port = {self.port}\n"
+                    f"listen_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{self.sock}'\n"
+                    f"unix_socket_permissions = 0777\n"
+                    f"max_connections = 300\n"
+                    f"fsync = off\n")
+
+    def _as_postgres(self, args, timeout=60):
+        p = subprocess.run(["runuser", "-u", self.user, "--"] + args,
+                           capture_output=True, timeout=timeout)
+        if p.returncode != 0:
+            harness.fail(f"{' '.join(args)}: {p.stdout.decode()}"
+                         f"{p.stderr.decode()}")
+        return p
+
+    def start(self):
+        self._as_postgres([pg_bin("pg_ctl"), "-D", str(self.data), "-l",
+                           str(self.log), "-w", "-t", "60", "start"])
+        return self
+
+    def restart(self):
+        """pg_ctl restart -m fast: every connection is closed."""
+        self._as_postgres([pg_bin("pg_ctl"), "-D", str(self.data), "-l",
+                           str(self.log), "-w", "-t", "60", "-m", "fast",
+                           "restart"])
+
+    def stop_fast(self):
+        self._as_postgres([pg_bin("pg_ctl"), "-D", str(self.data), "-w",
+                           "-t", "60", "-m", "fast", "stop"])
+
+    def pid(self):
+        try:
+            return int((self.data / "postmaster.pid").read_text()
+                       .split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        """By PID: SIGINT is PostgreSQL's fast shutdown."""
+        pid = self.pid()
+        if pid and harness.alive(pid):
+            os.kill(pid, signal.SIGINT)
+            harness.wait_until(lambda: not harness.alive(pid), 30)
+            if harness.alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    def url(self, db="postgres", user="postgres"):
+        return (f"postgresql://{user}@/{db}?host={self.sock}"
+                f"&port={self.port}")
+
+    def connect(self, db="postgres", autocommit=True):
+        c = psycopg2.connect(host=str(self.sock), port=self.port,
+                             user="postgres", dbname=db)
+        c.autocommit = autocommit
+        return c
+
+    def new_db(self, schema=True):
+        """A fresh database (with the outbox schema); returns its name."""
+        name = f"t{os.getpid()}_{next(_dbs)}"
+        c = self.connect()
+        try:
+            c.cursor().execute(f"CREATE DATABASE {name}")
+        finally:
+            c.close()
+        if schema:
+            self.apply_schema(name)
+        return name
+
+    def apply_schema(self, db):
+        c = self.connect(db)
+        try:
+            c.cursor().execute(SCHEMA_PG.read_text())
+        finally:
+            c.close()
+
+    def produce(self, db, *rows):
+        """Insert rows (user_id, event, data) in one transaction; return
+        their ids, read back after the commit (they are given at
+        commit)."""
+        c = self.connect(db, autocommit=False)
+        try:
+            cur = c.cursor()
+            marks = []
+            for u, e, d in rows:
+                cur.execute("INSERT INTO outbox (user_id, event, data) "
+                            "VALUES (%s, %s, %s) RETURNING id", (u, e, d))
+                marks.append(cur.fetchone()[0])
+            c.commit()
+            cur.execute("SELECT id FROM outbox WHERE id > 0 ORDER BY id "
+                        "DESC LIMIT %s", (len(rows),))
+            return sorted(r[0] for r in cur.fetchall())
+        finally:
+            c.close()
+
+    def rows(self, db):
+        c = self.connect(db)
+        try:
+            cur = c.cursor()
+            cur.execute("SELECT id, user_id, event, data FROM outbox "
+                        "ORDER BY id")
+            return cur.fetchall()
+        finally:
+            c.close()

@@ -1,0 +1,358 @@
+"""The PostgreSQL store against a real PostgreSQL server (pg.py), through
+real lighttpd (FastCGI bin-path and mod_cgi) and Apache: per-user rows,
+broadcast, resume, reset, isolation; commit order that differs from
+insert order; random concurrent producers with rollbacks; a server
+restart mid-stream; two web servers on one outbox."""
+
+import json
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+import pg
+import sseclient
+
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def postgres(base_dir):
+    server = pg.Postgres(base_dir / "postgres").start()
+    yield server
+    server.stop()
+
+
+def events_of(client):
+    return [(int(e.id), e.data) for e in client.events if e.has_id]
+
+
+def wait_data(client, want, timeout=15.0):
+    """Wait until the stream's data (of events with an id) is want."""
+    ok = client.wait(lambda: [d for _, d in events_of(client)] == want or
+                     len(events_of(client)) > len(want), timeout)
+    got = [d for _, d in events_of(client)]
+    assert ok and got == want, client.describe()
+    return events_of(client)
+
+
+def test_basic_isolation_resume_reset(postgres, servers, responder):
+    db = postgres.new_db()
+    url = postgres.url(db)
+    # Two rows from two days ago first: prune takes a prefix of ids.
+    conn = postgres.connect(db)
+    try:
+        conn.cursor().execute(
+            "INSERT INTO outbox (user_id, data, created_at) VALUES "
+            "('42', 'old1', now() - interval '2 days'),"
+            "('42', 'old2', now() - interval '2 days')")
+    finally:
+        conn.close()
+    srv = servers.lighttpd(db=url, auth="query", heartbeat=1)
+    weird = "o'r\\\"; DROP TABLE outbox; --"
+    streams = {u: srv.open(u) for u in ("42", "042", weird, "' OR 1=1 --")}
+    try:
+        postgres.produce(db, ("42", "m", "for 42"), ("042", "m", "for 042"),
+                         (weird, "m", "for weird"), (None, "all", "everyone"),
+                         ("42 ", "m", "for 42-space"))
+        wait_data(streams["42"], ["for 42", "everyone"])
+        wait_data(streams["042"], ["for 042", "everyone"])
+        wait_data(streams[weird], ["for weird", "everyone"])
+        wait_data(streams["' OR 1=1 --"], ["everyone"])
+        for c in streams.values():
+            assert c.no_more_events(len(c.events), settle=0.3)
+        ids = [i for i, _ in events_of(streams["42"])]
+        assert ids == sorted(ids) and ids[0] > 0
+    finally:
+        for c in streams.values():
+            c.close()
+    # Resume after the first row: only what came after it.
+    with srv.open("42", last_event_id=ids[0]) as c:
+        assert [e.data for e in c.wait_events(1)] == ["everyone"]
+        assert c.no_more_events(1, settle=0.3)
+    # The whole history from 0, exactly once, in order.
+    with srv.open("42", query="lastEventId=0") as c:
+        wait_data(c, ["old1", "old2", "for 42", "everyone"])
+    # Prune: the old rows go; a client from before them gets "pruned".
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SSE_DB": url}
+    p = subprocess.run([responder, "prune", "--older-than", str(DAY)],
+                       env=env, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert b"deleted 2 rows (ids up to 2)" in p.stdout, p.stdout
+    with srv.open("42", last_event_id=1) as c:
+        got = c.wait_events(3)
+        assert got[0].type == "reset" and not got[0].has_id
+        assert json.loads(got[0].data)["reason"] == "pruned"
+        assert [e.data for e in got[1:]] == ["for 42", "everyone"]
+    with srv.open("42", last_event_id=100000) as c:
+        got = c.wait_events(3)
+        assert json.loads(got[0].data)["reason"] == "unknown-id"
+        assert [e.data for e in got[1:]] == ["for 42", "everyone"]
+        assert c.no_more_events(3, settle=0.3)
+    # --check on the store.
+    p = subprocess.run([responder, "--check"], env={**env,
+                       "SSE_AUTH": "query"}, capture_output=True, timeout=30)
+    assert p.returncode == 0 and b"configuration OK" in p.stdout, p
+
+
+def test_refused_without_commit_trigger_and_cgi_shape(postgres, servers,
+                                                     responder):
+    # A bare table (ids at INSERT) is refused: 503 and a reason.
+    bare = postgres.new_db(schema=False)
+    conn = postgres.connect(bare)
+    try:
+        conn.cursor().execute(
+            "CREATE TABLE outbox (id bigserial PRIMARY KEY, user_id text,"
+            " event text, data text NOT NULL)")
+    finally:
+        conn.close()
+    p = subprocess.run([responder, "--check"], env={
+        "PATH": "/usr/bin:/bin", "SSE_DB": postgres.url(bare),
+        "SSE_AUTH": "query"}, capture_output=True, timeout=30)
+    assert p.returncode != 0 and b"outbox_commit_order" in p.stderr, p
+    # One process per stream (lighttpd mod_cgi): each has its own LISTEN.
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", mode="cgi",
+                           heartbeat=1)
+    a = srv.open("42")
+    b = srv.open("7")
+    try:
+        postgres.produce(db, ("42", None, "x"), (None, None, "all"),
+                         ("7", None, "y"))
+        wait_data(a, ["x", "all"])
+        wait_data(b, ["all", "y"])
+    finally:
+        a.close()
+        b.close()
+    with srv.open("7", query="lastEventId=0") as c:
+        wait_data(c, ["all", "y"])
+
+
+def test_commit_order_is_not_id_order(postgres, servers):
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    streams = [srv.open("42"), srv.open("9")]
+    a = postgres.connect(db, autocommit=False)
+    b = postgres.connect(db, autocommit=False)
+    try:
+        a.cursor().execute("INSERT INTO outbox (user_id, data) VALUES "
+                           "('42', 'A'), (NULL, 'A-all')")
+        b.cursor().execute("INSERT INTO outbox (user_id, data) VALUES "
+                           "('42', 'B'), (NULL, 'B-all')")
+        b.commit()
+        wait_data(streams[0], ["B", "B-all"])
+        wait_data(streams[1], ["B-all"])
+        a.commit()
+        got = wait_data(streams[0], ["B", "B-all", "A", "A-all"])
+        wait_data(streams[1], ["B-all", "A-all"])
+        assert [i for i, _ in got] == sorted(i for i, _ in got)
+        for c in streams:
+            assert c.no_more_events(len(c.events), settle=0.5)
+    finally:
+        a.close()
+        b.close()
+        for c in streams:
+            c.close()
+    with srv.open("42", query="lastEventId=0") as c:
+        wait_data(c, ["B", "B-all", "A", "A-all"])
+
+
+def test_random_producers_with_rollbacks(postgres, servers):
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    users = ["42", "7", "9"]
+    streams = {u: srv.open(u) for u in users}
+    stop = time.time() + 4.0
+    errors = []
+    counter = iter(range(10 ** 9))
+    lock = threading.Lock()
+
+    def producer(seed):
+        rnd = random.Random(seed)
+        conn = postgres.connect(db, autocommit=False)
+        try:
+            while time.time() < stop:
+                cur = conn.cursor()
+                for _ in range(rnd.randint(1, 3)):
+                    with lock:
+                        n = next(counter)
+                    user = rnd.choice(users + [None])
+                    cur.execute("INSERT INTO outbox (user_id, data) VALUES "
+                                "(%s, %s)", (user, f"r{n}"))
+                    time.sleep(rnd.random() * 0.03)
+                if rnd.random() < 0.25:
+                    conn.rollback()
+                else:
+                    conn.commit()
+        except Exception as e:     # reported below, not lost in a thread
+            errors.append(repr(e))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=producer, args=(i,))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    table = postgres.rows(db)
+    assert table, "no rows committed"
+    try:
+        for u, c in streams.items():
+            want = [(i, d) for i, uid, _, d in table if uid in (u, None)]
+            c.wait(lambda: len(events_of(c)) >= len(want), 30)
+            assert c.no_more_events(len(c.events), settle=0.5)
+            got = events_of(c)
+            assert got == want, (u, len(got), len(want), c.describe())
+    finally:
+        for c in streams.values():
+            c.close()
+    harness.report(f"postgres random: {len(table)} rows committed by 6 "
+                   f"producers in 4 s, all delivered once in order")
+
+
+def follow(srv, user, last_id, until, timeout=60.0, seen_503=None):
+    """A client that resumes: reconnects with Last-Event-ID after every
+    end, waiting as Retry-After says on a 503, until until(events)."""
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            c = srv.open(user, last_event_id=last_id)
+        except (OSError, sseclient.ResponseError):
+            time.sleep(0.3)
+            continue
+        try:
+            if c.status == 503:
+                harness.assert_retry_after(c.headers)
+                if seen_503 is not None:
+                    seen_503.append(1)
+                c.wait_end(5)
+                time.sleep(0.3)
+                continue
+            assert c.status == 200, c.describe()
+            c.wait(lambda: c.ended or until(got + events_of(c)),
+                   max(0.1, deadline - time.time()))
+            new = events_of(c)
+            got += new
+            if new:
+                last_id = new[-1][0]
+            if until(got):
+                return got
+        finally:
+            c.close()
+    raise AssertionError(f"follow({user}) got {got}")
+
+
+def test_restart_mid_stream(postgres, servers):
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    first = postgres.produce(db, ("42", None, "before"))
+    mark = srv.logs.mark()
+    results = {}
+
+    def client():
+        results["got"] = follow(srv, "42", 0, lambda g: any(
+            d == "after-3" for _, d in g), timeout=90)
+
+    t = threading.Thread(target=client)
+    t.start()
+    time.sleep(1.0)
+    postgres.restart()
+    for i in range(4):
+        postgres.produce(db, ("42", None, f"after-{i}"))
+        time.sleep(0.2)
+    t.join(100)
+    got = results.get("got")
+    assert got, "the resuming client did not finish"
+    datas = [d for _, d in got]
+    assert datas == ["before"] + [f"after-{i}" for i in range(4)], got
+    assert got[0][0] == first[0]
+    # The server down: a new request gets 503 with Retry-After.
+    postgres.stop_fast()
+    try:
+        c = srv.request("42", timeout=30)
+        assert c.status == 503, c.describe()
+        harness.assert_retry_after(c.headers)
+    finally:
+        postgres.start()
+    log = srv.logs.since(mark)
+    # One line per outage from each process's LISTEN connection: two
+    # outages here (the restart, the stop), one process.
+    lost = re.findall(r"commits are not heard until it is back", log)
+    assert 1 <= len(lost) <= 2, log
+    # libpq's own notices never reach the log unformatted.
+    assert not re.search(r"^FATAL", log, re.M), log
+    # Back: a new row reaches a new stream.
+    with srv.open("42") as c:
+        postgres.produce(db, ("42", None, "back"))
+        assert c.wait_events(1, timeout=20)[0].data == "back"
+
+
+def test_two_web_servers_one_outbox(postgres, servers):
+    db = postgres.new_db()
+    url = postgres.url(db)
+    a = servers.lighttpd(db=url, heartbeat=1)
+    b = servers.apache(db=url, mode="cgi", heartbeat=1)
+    alice = a.open("alice")
+    bob_a = a.open("bob")
+    carol_b = b.open("carol")
+    try:
+        ids = postgres.produce(db, ("alice", None, "a1"),
+                               (None, None, "all1"), ("carol", None, "c1"))
+        wait_data(alice, ["a1", "all1"])
+        wait_data(bob_a, ["all1"])
+        wait_data(carol_b, ["all1", "c1"])
+        last = events_of(alice)[-1][0]
+        assert last == ids[1]
+    finally:
+        bob_a.close()
+    a.stop()
+    missed = postgres.produce(db, ("alice", None, "a2"),
+                              (None, None, "all2"), ("bob", None, "b2"))
+    alice.close()
+    with b.open("alice", last_event_id=last) as c:
+        got = wait_data(c, ["a2", "all2"])
+        assert [i for i, _ in got] == missed[:2]
+        assert c.no_more_events(2, settle=0.5)
+    wait_data(carol_b, ["all1", "c1", "all2"])
+    carol_b.close()
+
+
+def test_password_from_passfile(postgres, base_dir, responder):
+    """A password in libpq's passfile, not in SSE_DB, the environment or
+    the process list; and never in a log line when it is in SSE_DB."""
+    db = postgres.new_db()
+    conn = postgres.connect(db)
+    try:
+        conn.cursor().execute("CREATE ROLE sse LOGIN PASSWORD 's3cret-pw';"
+                              "GRANT SELECT ON outbox, outbox_meta, "
+                              "outbox_id_seq TO sse")
+    finally:
+        conn.close()
+    passfile = base_dir / "pgpass"
+    passfile.write_text(f"127.0.0.1:{postgres.port}:{db}:sse:s3cret-pw\n")
+    os.chmod(passfile, 0o600)
+    base = f"postgresql://sse@127.0.0.1:{postgres.port}/{db}"
+    env = {"PATH": "/usr/bin:/bin", "SSE_AUTH": "query"}
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": f"{base}?passfile={passfile}"},
+        capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": base, "PGPASSFILE": str(passfile)},
+        capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    # Without it: refused; a wrong password in the URI is not echoed.
+    p = subprocess.run([responder, "--check"], env={
+        **env, "SSE_DB": f"postgresql://sse:wrong-pw@127.0.0.1:"
+        f"{postgres.port}/{db}"}, capture_output=True, timeout=30)
+    assert p.returncode != 0 and b"password authentication failed" in \
+        p.stderr, p.stderr
+    assert b"wrong-pw" not in p.stderr and b"sse:***@" in p.stderr
