@@ -410,7 +410,9 @@ server_run_fastcgi(const struct config *cfg, int listen_fd)
 		log_errorx("FCGX_Init failed");
 		return 1;
 	}
-	srv.hub = hub_new(cfg, err, sizeof(err));
+	/* Descriptor 0: spawned by the server (mod_fcgid, lighttpd
+	 * bin-path), a stream at a time for mod_fcgid. */
+	srv.hub = hub_new(cfg, listen_fd == 0, err, sizeof(err));
 	if (!srv.hub) {
 		log_errorx("%s", err);
 		return 1;
@@ -456,7 +458,7 @@ server_run_cgi(const struct config *cfg)
 	int streaming;
 
 	atomic_init(&srv.serial, 0);
-	srv.hub = hub_new(cfg, err, sizeof(err));
+	srv.hub = hub_new(cfg, 1, err, sizeof(err));
 	if (!srv.hub) {
 		log_errorx("%s", err);
 		server_answer(&tr, 503, SERVER_RETRY_AFTER, 0);
