@@ -7,7 +7,7 @@ import os
 import random
 import signal
 import struct
-import subprocess
+import threading
 import time
 
 import harness
@@ -191,8 +191,14 @@ def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4):
         sw.run_for(1.0)
         leaders_before = host_header(srv.db)["leaders"]
         burst = harness.start_rows(srv.db, rows, interval=0.0005)
+        # Its stdout is read meanwhile: a full pipe would stop it.
+        result = {}
+        reader = threading.Thread(
+            target=lambda: result.update(out=harness.finish_burst(burst)),
+            daemon=True)
+        reader.start()
         next_kill = time.monotonic() + kill_every
-        while burst.poll() is None:
+        while reader.is_alive():
             sw.poll(0.02)
             for c in clients:
                 c.take()
@@ -206,7 +212,8 @@ def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4):
                 if pid and pid in srv.responders():
                     os.kill(pid, signal.SIGKILL)
                     kills += 1
-        ids = [o["id"] for o in harness.finish_burst(burst)]
+        assert "out" in result, "the producer failed"
+        ids = [o["id"] for o in result["out"]]
         want = {u: [] for u in users}
         for rid, (u, _, _) in zip(ids, rows):
             for k in want:
