@@ -186,11 +186,19 @@ hostmap_open(const char *db_path, char *why, size_t whylen)
 	if (st.st_size == 0) {
 		/* Ours, just made: the database's owner and mode, whatever
 		 * the umask (chown works only for root, and needs not). */
+		mode_t mode = db.st_mode & 0660;
+
 		if (st.st_uid != db.st_uid || st.st_gid != db.st_gid)
 			(void)!fchown(m->fd, db.st_uid, db.st_gid);
-		(void)fchmod(m->fd, db.st_mode & 0660);
-		if (ftruncate(m->fd, (off_t)HOSTMAP_SIZE) == -1 ||
+		if (fstat(m->fd, &st) == -1)
+			goto out_errno;
+		/* Not the database's group: that group stays out. */
+		if (st.st_gid != db.st_gid)
+			mode &= ~(mode_t)S_IWGRP;
+		if (fchmod(m->fd, mode) == -1 ||
+		    ftruncate(m->fd, (off_t)HOSTMAP_SIZE) == -1 ||
 		    fstat(m->fd, &st) == -1) {
+out_errno:
 			snprintf(why, whylen, "%s: %s", path, strerror(errno));
 			goto out;
 		}

@@ -22,6 +22,10 @@ FcgidSpawnScore 1
 FcgidTerminationScore 0
 """
 
+# SSE_HOST_BEFORE=1: a binary without the shared reader, for the
+# before/after figures; only its rows are checked.
+BEFORE = os.environ.get("SSE_HOST_BEFORE") == "1"
+
 HEAD = struct.Struct("<IIIIqqQQIIIIQ")
 
 
@@ -95,13 +99,12 @@ def test_host_wide_200_streams_fcgid(servers):
         pids = srv.responders()
         assert len(pids) >= n, (len(pids), n)
         holders = inotify_holders(pids)
-        head = host_header(srv.db)
         harness.report(f"host-wide, {n} fcgid streams: {len(pids)} "
-                       f"responders, inotify held by {len(holders)}, "
-                       f"leader pid {head['leader']}")
-        # Only the leader watches the database.
-        assert len(holders) <= 1, holders
-        assert head["leader"] in pids
+                       f"responders, inotify held by {len(holders)}")
+        if not BEFORE:
+            # Only the leader watches the database.
+            assert len(holders) <= 1, holders
+            assert host_header(srv.db)["leader"] in pids
 
         # Idle: nobody polls SQLite.
         hz = os.sysconf("SC_CLK_TCK")
@@ -110,7 +113,7 @@ def test_host_wide_200_streams_fcgid(servers):
         idle = (cpu_ticks(pids) - c0) / hz / (time.monotonic() - t0)
         harness.report(f"host-wide, {n} fcgid streams: idle CPU of all "
                        f"responders {idle * 100:.2f} % of one core")
-        assert idle < 0.20, idle
+        assert BEFORE or idle < 0.20, idle
 
         # Rows for one user each: only that user's stream gets them.
         rnd = random.Random(11)
@@ -130,7 +133,7 @@ def test_host_wide_200_streams_fcgid(servers):
         harness.report(f"host-wide, {n} fcgid streams: commit -> event "
                        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms "
                        f"({len(lat)} single-user rows)")
-        assert p50 < 50, lat
+        assert BEFORE or p50 < 50, lat
 
         # A broadcast reaches everyone.
         (bid, t_commit), = harness.produce(srv.db, (None, "b", "all"))
