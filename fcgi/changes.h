@@ -19,6 +19,10 @@ enum changes_due {
 				 * opened (outbox_still_current) */
 	CHANGES_REPLACED = 8,	/* the store was replaced: reopen it and end
 				 * every stream so that clients resume */
+	CHANGES_CURSOR = 16,	/* rows up to changes_cursor() are committed
+				 * and may be for this process: move the live
+				 * cursor there, and every stream reads its
+				 * own rows up to it */
 };
 
 struct changes;
@@ -33,6 +37,24 @@ struct changes_ops {
 	/* When the next timer is due (monotonic seconds). */
 	double (*deadline)(const struct changes *c);
 	void (*free)(struct changes *c);
+
+	/*
+	 * Optional (NULL: the source does not care); a source shared by
+	 * several processes needs them.
+	 *
+	 * cursor: 0 with the id the live cursor must be at: the hub calls
+	 * it when it (re)opens the store and on CHANGES_CURSOR. -1: learn
+	 * it from the store.
+	 */
+	int (*cursor)(struct changes *c, long long *cursor);
+	/* The hub's live read passed a row (user NULL: a broadcast)... */
+	void (*saw_row)(struct changes *c, long long id, const char *user,
+	    size_t len);
+	/* ... and ended, with the live cursor at cursor. */
+	void (*read_done)(struct changes *c, long long cursor);
+	/* A stream following keys[0..n) came (add 1) or went (add 0). */
+	void (*follow)(struct changes *c, const char *const *keys,
+	    const size_t *lens, size_t n, int add);
 };
 
 /* Every implementation starts with this. */
@@ -53,6 +75,16 @@ struct changes *changes_open(const char *path, char *why, size_t whylen);
 struct changes *changes_sqlite_open(const char *path, char *why,
     size_t whylen);
 struct changes *changes_pg_open(const char *uri, char *why, size_t whylen);
+
+/*
+ * The host-wide source (changes_host.c), for processes that serve one
+ * stream at a time: one process per database reads each commit for all,
+ * and wakes only the processes whose streams a row is for. NULL with why
+ * when the shared file <path>-sse cannot be used: open changes_open
+ * instead.
+ */
+struct changes *changes_host_open(const char *path, char *why,
+    size_t whylen);
 
 static inline int
 changes_fd(struct changes *c)
@@ -76,6 +108,35 @@ static inline double
 changes_deadline(const struct changes *c)
 {
 	return c->ops->deadline(c);
+}
+
+static inline int
+changes_cursor(struct changes *c, long long *cursor)
+{
+	return c->ops->cursor ? c->ops->cursor(c, cursor) : -1;
+}
+
+static inline void
+changes_saw_row(struct changes *c, long long id, const char *user,
+    size_t len)
+{
+	if (c->ops->saw_row)
+		c->ops->saw_row(c, id, user, len);
+}
+
+static inline void
+changes_read_done(struct changes *c, long long cursor)
+{
+	if (c->ops->read_done)
+		c->ops->read_done(c, cursor);
+}
+
+static inline void
+changes_follow(struct changes *c, const char *const *keys,
+    const size_t *lens, size_t n, int add)
+{
+	if (c->ops->follow)
+		c->ops->follow(c, keys, lens, n, add);
 }
 
 static inline void

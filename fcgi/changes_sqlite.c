@@ -168,11 +168,11 @@ changes_sqlite_free(struct changes *c)
 }
 
 static const struct changes_ops changes_sqlite_ops = {
-	changes_sqlite_fd,
-	changes_sqlite_on_ready,
-	changes_sqlite_due,
-	changes_sqlite_deadline,
-	changes_sqlite_free,
+	.fd = changes_sqlite_fd,
+	.on_ready = changes_sqlite_on_ready,
+	.due = changes_sqlite_due,
+	.deadline = changes_sqlite_deadline,
+	.free = changes_sqlite_free,
 };
 
 struct changes *

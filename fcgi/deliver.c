@@ -22,6 +22,8 @@ deliver_init(struct deliver *d, struct registry *reg,
 	d->pruned = 0;
 	d->counters = counters;
 	d->reg = reg;
+	d->on_row = NULL;
+	d->on_row_ctx = NULL;
 }
 
 void
@@ -157,6 +159,8 @@ deliver_on_live_row(void *ctx, const struct outbox_row *row)
 	struct deliver *d = w->d;
 
 	w->id = row->id;
+	if (d->on_row)
+		d->on_row(d->on_row_ctx, row);
 	if (registry_count(d->reg) > 0) {
 		if (deliver_frame(d, row) == -1) {
 			/* Not one stream could take it: each reads it in
@@ -175,6 +179,15 @@ deliver_on_live_row(void *ctx, const struct outbox_row *row)
 	atomic_store_explicit(&d->counters->newest_id, row->id,
 	    memory_order_relaxed);
 	return 0;
+}
+
+void
+deliver_move_cursor(struct deliver *d, long long cursor)
+{
+	d->cursor = cursor;
+	d->cursor_known = 1;
+	atomic_store(&d->counters->newest_id, cursor);
+	registry_each(d->reg, deliver_mark_behind, d);
 }
 
 static enum deliver_result

@@ -32,6 +32,9 @@ struct deliver {
 	long long pruned;	/* prune's mark, read once a turn */
 	struct counters *counters;
 	struct registry *reg;
+	/* Told of every row the live read passes; NULL: nobody. */
+	void (*on_row)(void *ctx, const struct outbox_row *row);
+	void *on_row_ctx;
 };
 
 void deliver_init(struct deliver *d, struct registry *reg,
@@ -40,6 +43,13 @@ void deliver_free(struct deliver *d);
 
 /* The store was reopened: learn the cursor again before reading. */
 void deliver_forget_cursor(struct deliver *d);
+
+/*
+ * Rows up to cursor are committed (another process read them): the live
+ * cursor is cursor from here on, and every stream reads its own rows up
+ * to it in its catch-up.
+ */
+void deliver_move_cursor(struct deliver *d, long long cursor);
 
 /*
  * Read the rows committed after the cursor (at most one batch) and give

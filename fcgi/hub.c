@@ -73,6 +73,8 @@ hub_release(void *ctx, struct stream *s)
 		loop_del(hub->loop, s->tr.fd);
 		transport_close(&s->tr);
 	}
+	changes_follow(hub->changes, (const char *const *)s->keys,
+	    s->key_lens, s->nkeys, 0);
 	quota_unclaim_user(hub->quota, s);
 	quota_release_slot(hub->quota);
 	stream_free(s);
@@ -218,6 +220,17 @@ hub_store_replaced(struct hub *hub)
 	hub_end_all(hub, "database replaced");
 }
 
+/* The change source knows where the live cursor is (another process
+ * read the rows before it): move it there. */
+static void
+hub_move_cursor(struct hub *hub)
+{
+	long long cursor;
+
+	if (changes_cursor(hub->changes, &cursor) == 0)
+		deliver_move_cursor(&hub->deliver, cursor);
+}
+
 /* The open store, or NULL while it is down. */
 static struct outbox *
 hub_store(struct hub *hub, double now)
@@ -227,6 +240,7 @@ hub_store(struct hub *hub, double now)
 
 	if (ob && fresh) {
 		deliver_forget_cursor(&hub->deliver);
+		hub_move_cursor(hub);
 		(void)outbox_data_version(ob, &hub->data_version);
 		hub->read_now = 1;	/* rows may have come meanwhile */
 	}
@@ -269,7 +283,13 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 {
 	char err[OUTBOX_ERR_LEN];
 
-	switch (deliver_live(&hub->deliver, ob, now, err, sizeof(err))) {
+	enum deliver_result r = deliver_live(&hub->deliver, ob, now, err,
+	    sizeof(err));
+
+	/* Whatever was read is published, even when the read failed. */
+	if (hub->deliver.cursor_known)
+		changes_read_done(hub->changes, hub->deliver.cursor);
+	switch (r) {
 	case DELIVER_DONE:
 		break;
 	case DELIVER_MORE:
@@ -405,6 +425,9 @@ hub_adopt(struct hub *hub, struct stream *s, double now)
 {
 	s->io.fn = hub_on_stream_io;
 	s->io.ctx = hub;
+	/* Before any read for it; hub_release says it went. */
+	changes_follow(hub->changes, (const char *const *)s->keys,
+	    s->key_lens, s->nkeys, 1);
 	if (hub->cfg->max_stream > 0) {
 		/* Up to 10 % early, so streams opened together do not all
 		 * reconnect together. */
@@ -550,6 +573,8 @@ hub_turn(struct hub *hub, double now)
 
 	if (due & CHANGES_REPLACED)
 		hub_store_replaced(hub);
+	if ((due & CHANGES_CURSOR) && hub->deliver.cursor_known)
+		hub_move_cursor(hub);
 	if (due & CHANGES_READ)
 		hub->read_now = 1;
 	if (due & CHANGES_LOOK)
@@ -570,8 +595,36 @@ hub_turn(struct hub *hub, double now)
 
 /* ---- life ---- */
 
+/* The live read passed a row: a shared source wakes whom it is for. */
+static void
+hub_saw_row(void *ctx, const struct outbox_row *row)
+{
+	struct hub *hub = ctx;
+
+	changes_saw_row(hub->changes, row->id, row->user_id, row->user_len);
+}
+
+/* The per-process source, or the host-wide one when asked and usable. */
+static struct changes *
+hub_open_changes(const struct config *cfg, int host_wide, char *why,
+    size_t whylen)
+{
+	struct changes *c;
+
+	/* The shared file lives beside an SQLite database; a PostgreSQL
+	 * process listens on its own connection. */
+	if (host_wide && !outbox_is_postgres(cfg->db)) {
+		c = changes_host_open(cfg->db, why, whylen);
+		if (c)
+			return c;
+		log_warnx("host-wide change reader unavailable (%s); this "
+		    "process watches the database itself", why);
+	}
+	return changes_open(cfg->db, why, whylen);
+}
+
 struct hub *
-hub_new(const struct config *cfg, char *err, size_t errlen)
+hub_new(const struct config *cfg, int host_wide, char *err, size_t errlen)
 {
 	struct hub *hub = calloc(1, sizeof(*hub));
 	char why[256];
@@ -589,13 +642,15 @@ hub_new(const struct config *cfg, char *err, size_t errlen)
 	hub->reg = registry_new();
 	hub->quota = quota_new();
 	hub->conn = conn_new(cfg->db);
-	hub->changes = changes_open(cfg->db, why, sizeof(why));
+	hub->changes = hub_open_changes(cfg, host_wide, why, sizeof(why));
 	hub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!hub->reg || !hub->quota || !hub->conn || !hub->changes) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	deliver_init(&hub->deliver, hub->reg, &hub->counters);
+	hub->deliver.on_row = hub_saw_row;
+	hub->deliver.on_row_ctx = hub;
 	hub->wake_io.fn = hub_on_wake;
 	hub->wake_io.ctx = hub;
 	hub->changes_io.fn = hub_on_changes;

@@ -12,9 +12,13 @@ struct hub;
 /*
  * Make the hub for one process: its own database connection, the change
  * watcher (inotify, or a data_version poll when that fails) and an epoll
- * set. cfg is borrowed and must outlive the hub. NULL with err on failure.
+ * set. host_wide: the process serves one stream at a time (CGI,
+ * mod_fcgid), so it shares one reader of the database with the other
+ * processes of the host (changes_host.c) when it can. cfg is borrowed
+ * and must outlive the hub. NULL with err on failure.
  */
-struct hub *hub_new(const struct config *cfg, char *err, size_t errlen);
+struct hub *hub_new(const struct config *cfg, int host_wide, char *err,
+    size_t errlen);
 void hub_free(struct hub *hub);
 
 /*

@@ -177,7 +177,10 @@ server_run_fastcgi(const struct config *cfg, int listen_fd)
 		return 1;
 	}
 	cap = server_stream_cap(cfg);
-	hub = hub_new(cfg, err, sizeof(err));
+	/* Descriptor 0: spawned by the web server (mod_fcgid, lighttpd
+	 * bin-path), a stream at a time under mod_fcgid: the host-wide
+	 * reader. --listen serves many streams: its own watcher. */
+	hub = hub_new(cfg, listen_fd == 0, err, sizeof(err));
 	if (!hub) {
 		log_errorx("%s", err);
 		return 1;
@@ -225,7 +228,7 @@ server_run_cgi(const struct config *cfg)
 	int streaming;
 	int rc = 0;
 
-	hub = hub_new(cfg, err, sizeof(err));
+	hub = hub_new(cfg, 1, err, sizeof(err));	/* CGI: one stream */
 	if (!hub) {
 		log_errorx("%s", err);
 		answer_error(&tr, 503, ANSWER_RETRY_AFTER, 0);
