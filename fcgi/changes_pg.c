@@ -308,11 +308,11 @@ changes_pg_free(struct changes *c)
 }
 
 static const struct changes_ops changes_pg_ops = {
-	changes_pg_fd,
-	changes_pg_on_ready,
-	changes_pg_due,
-	changes_pg_deadline,
-	changes_pg_free,
+	.fd = changes_pg_fd,
+	.on_ready = changes_pg_on_ready,
+	.due = changes_pg_due,
+	.deadline = changes_pg_deadline,
+	.free = changes_pg_free,
 };
 
 struct changes *
