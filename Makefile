@@ -16,9 +16,14 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
+# Read when make starts. Targets that install the libraries first (demo,
+# test, asan, bench) build in a second make started after `deps`, which
+# reads them again: a first run on a machine without the libraries links.
 PKGS = fcgi sqlite3 libpq libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+NO_PKGS = pkg-config finds none of $(PKGS): run `make deps` (as root), \
+	or install their -dev packages
 
 ALL_CPPFLAGS = -D_GNU_SOURCE $(CPPFLAGS)
 ALL_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
@@ -55,7 +60,7 @@ unit_deps_outbox = outbox outbox_sqlite outbox_pg log
 unit_libs_outbox = $$(pkg-config --libs sqlite3 libpq)
 unit_deps_resume = resume
 
-.PHONY: all clean test unit integration bench demo deps asan sanitize \
+.PHONY: all clean test unit integration bench demo deps deps-test asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind
 
 # libFuzzer targets (tests/fuzz/): clang, with ASan and UBSan, in their
@@ -82,6 +87,7 @@ fuzz_libs_jwt = $(JWT_LIBS)
 all: $(BUILD)/sse-outbox
 
 $(BUILD)/sse-outbox: $(OBJS)
+	$(if $(strip $(PKG_LIBS)),,$(error $(NO_PKGS)))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
 $(BUILD)/obj/%.o: fcgi/%.c
@@ -109,7 +115,7 @@ integration: $(BUILD)/sse-outbox tests/browser/node_modules
 # when any failed.
 TEST_STAGES = unit integration fuzz-smoke valgrind
 
-test: deps
+test: deps-test
 	@summary=""; failed=0; for s in $(TEST_STAGES); do \
 		echo "== make $$s"; \
 		if $(MAKE) --no-print-directory $$s; then r=passed; \
@@ -128,7 +134,7 @@ ASAN_ENV = \
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_summary=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:print_summary=1
 
-asan sanitize: deps
+asan sanitize: deps-test
 	$(ASAN_ENV) $(MAKE) BUILD=build-asan \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" unit integration
@@ -191,32 +197,43 @@ tests/browser/node_modules: tests/browser/package.json \
 		npm ci --no-audit --no-fund
 	@touch $@
 
-demo: deps all
+# The build runs in a second make, which reads pkg-config's answers after
+# deps installed the libraries.
+demo: deps
+	$(MAKE) --no-print-directory all
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) $(PYTHON) demo/run_demo.py
 
 $(BUILD)/sse_load: bench/sse_load.c
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) -std=c11 $(WARN) $(CFLAGS) -o $@ $<
 
-bench: deps all $(BUILD)/sse_load
+bench: deps-test
+	$(MAKE) --no-print-directory all $(BUILD)/sse_load
 	$(PYTHON) bench/run_bench.py
 
+# What `make` and `make demo` need: the compiler, the five libraries, and
+# for the demo lighttpd, the sqlite3 shell, python3 and curl.
 DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
-	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \
-	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
-	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
-	php-sqlite3 man-db apache2-suexec-pristine postgresql libpq-dev \
-	python3-psycopg2
+	libssl-dev libjansson-dev libpq-dev sqlite3 lighttpd python3 curl
 
+# What the tests (and make asan, make bench) need on top: the other web
+# servers, the test runners, the fuzzer's clang, valgrind, PHP for the
+# producer example, and for the browser tests Debian's chromium and
+# Node.js (Debian 12 ships Node 18; tests/browser pins client libraries
+# that run on it). A node and npm already on PATH (NodeSource's nodejs
+# includes npm and conflicts with Debian's npm) are used as they are.
+DEB_TEST_PACKAGES = libcmocka-dev apache2 libapache2-mod-fcgid \
+	apache2-suexec-pristine nginx-light spawn-fcgi python3-pytest \
+	python3-jwt clang libclang-rt-14-dev valgrind chromium php-cli \
+	php-sqlite3 man-db postgresql python3-psycopg2 \
+	$(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+
+# Installs what is missing, starting no service (scripts/apt-deps.sh).
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $$missing; \
-	fi
+	@sh scripts/apt-deps.sh $(DEB_PACKAGES)
+
+deps-test: deps
+	@sh scripts/apt-deps.sh $(DEB_TEST_PACKAGES)
 
 INSTALLED = $(DESTDIR)$(BINDIR)/sse-outbox \
 	$(DESTDIR)$(MANDIR)/man1/sse-outbox.1 \

@@ -15,19 +15,21 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def responder():
-    return harness.responder_bin()
-
-
-@pytest.fixture(scope="session")
 def base_dir():
     # Not pytest's tmp_path: its parent is 0700, and the responders and
-    # Apache's children run as www-data.
+    # Apache's children run as www-data. Everything they use (the
+    # binary, databases, sockets, pages) goes here.
     d = tempfile.mkdtemp(prefix="sse-outbox-it-")
     os.chmod(d, 0o777)
     yield harness.Path(d)
     if os.environ.get("SSE_TESTS_KEEP") != "1":
         harness.remove_tree(d)
+
+
+@pytest.fixture(scope="session")
+def responder(base_dir):
+    """The binary under test, copied where www-data can run it."""
+    return harness.reachable_bin(harness.responder_bin(), base_dir)
 
 
 @pytest.fixture(scope="session")

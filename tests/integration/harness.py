@@ -94,6 +94,23 @@ def responder_bin():
     return path
 
 
+def reachable_bin(path, directory):
+    """A copy of the binary at path in directory/bin, which every user
+    can reach, for the web servers' users (www-data) to run. The clone
+    may live where those users cannot look (under /root, mode 0700:
+    Apache and lighttpd then answer 403 to every request); directory is
+    the session's base directory under /tmp. Always a copy, so that the
+    tests run the same way wherever the clone is."""
+    bindir = Path(directory) / "bin"
+    bindir.mkdir(exist_ok=True)
+    os.chmod(bindir, 0o755)
+    copy = bindir / os.path.basename(path)
+    if not copy.exists():
+        shutil.copy2(path, copy)
+        os.chmod(copy, 0o755)
+    return str(copy)
+
+
 def require_program(path):
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         fail(f"{path} is missing: run `make deps` (tests never skip a "

@@ -115,3 +115,16 @@ def test_man_page_covers_help():
                              capture_output=True, timeout=10,
                              check=True).stdout.decode().split()[-1]
     assert f"sse-outbox {version}" in flat, "the page's version is stale"
+
+
+def test_help_covers_man_page_options():
+    """Every option the page documents is in --help too (doctor's
+    --timeout was missing)."""
+    text = re.sub(r"\s+", " ", man().stdout.decode())
+    helptext = subprocess.run([harness.responder_bin(), "--help"],
+                              capture_output=True, timeout=10,
+                              check=True).stdout.decode()
+    options = set(re.findall(r"(--[a-z][a-z-]+)", text))
+    assert "--timeout" in options
+    for option in sorted(options):
+        assert option in helptext, option

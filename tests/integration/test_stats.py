@@ -1,6 +1,6 @@
 """SSE_STATS=1: GET ?stats answers Prometheus text with this process's
 counters, which move as streams open and close, rows and heartbeats are
-sent and requests are refused. And the README's recipes that keep it to
+sent and requests are refused. And the recipes of docs/stats.md that keep it to
 local addresses, run in lighttpd, Apache and nginx as written there."""
 
 import base64
@@ -151,7 +151,7 @@ def test_stats_off_by_default(servers):
     assert "sse_outbox_" not in body
 
 
-# ---- the README's restrictions (section "Stats"), as written there ----
+# ---- the restrictions of docs/stats.md, as written there ----
 
 LIGHTTPD_RESTRICT = """
 server.modules += ( "mod_access" )
@@ -186,13 +186,17 @@ NGINX_RESTRICT_LOCATION = """
 
 
 def readme_block(fence, must_contain):
-    """The README's fenced block of that language holding must_contain:
-    the tests run what the README says."""
-    text = (harness.ROOT / "README.md").read_text()
-    for block in re.findall(rf"```{fence}\n(.*?)```", text, re.S):
-        if must_contain in block:
-            return block
-    pytest.fail(f"README.md has no ```{fence} block with {must_contain!r}")
+    """The documentation's fenced block of that language holding
+    must_contain (docs/stats.md, or the README): the tests run what the
+    documentation says."""
+    for page in [harness.ROOT / "docs" / "stats.md",
+                 harness.ROOT / "README.md"]:
+        text = page.read_text()
+        for block in re.findall(rf"```{fence}\n(.*?)```", text, re.S):
+            if must_contain in block:
+                return block
+    pytest.fail(f"docs/stats.md has no ```{fence} block with "
+                f"{must_contain!r}")
 
 
 def normalize(text):
@@ -201,7 +205,7 @@ def normalize(text):
 
 
 def test_readme_recipes_are_the_tested_ones():
-    """README.md's Stats section shows exactly what these tests run."""
+    """docs/stats.md shows exactly what these tests run."""
     def same(fence, key, tested):
         shown = normalize(readme_block(fence, key))
         assert shown == normalize(tested), (fence, shown)
