@@ -225,7 +225,7 @@ install: $(BUILD)/sse-outbox
 	install -D -m 0755 $(BUILD)/sse-outbox $(DESTDIR)$(BINDIR)/sse-outbox
 	install -D -m 0644 sse-outbox.1 $(DESTDIR)$(MANDIR)/man1/sse-outbox.1
 	install -D -m 0644 sql/schema.sql $(DESTDIR)$(PKGDATADIR)/schema.sql
-	install -D -m 0644 sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
+	install -D -m 0644 js/dist/sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 uninstall:
 	rm -f $(INSTALLED)
