@@ -284,7 +284,8 @@ proto.reconnect = function () {
     this._post({ k: 'reconnect' });
     return;
   }
-  this._authFails = 0;
+  // After 'auth-error' the providers are told (authFailed) to refresh.
+  this._authFails = this._authStatus ? 1 : 0;
   this._retryMs = this._retryMin;
   this._disconnect();
   this._connect();
@@ -464,7 +465,7 @@ proto._connect = function () {
     if (self.lastEventId !== '') {
       u.searchParams.set('lastEventId', self.lastEventId);
     }
-    self._openSource(u.href, gen);
+    self._openSource(u.href);
   }).catch(function (err) {
     if (gen !== self._gen || !self.isLeader || self._closed) return;
     // A provider that failed (its refresh request did not get through):
@@ -475,7 +476,7 @@ proto._connect = function () {
   });
 };
 
-proto._openSource = function (href, gen) {
+proto._openSource = function (href) {
   var self = this;
   var es = new EventSource(href, { withCredentials: this.withCredentials });
   this._es = es;
@@ -501,7 +502,7 @@ proto._openSource = function (href, gen) {
     if (gaveUp) {
       // An HTTP error (401, 503, ...) or a refused CORS check: the
       // EventSource does not say which; ask with HEAD.
-      self._probe(href, gen);
+      self._probe(href, self._gen);
     } else {
       // The stream ended or the network dropped: connect again through
       // the providers, which may give a fresh token.
