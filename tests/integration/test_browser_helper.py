@@ -290,17 +290,17 @@ def test_tabs_with_token_in_url_share_one_stream(agent, site):
     site.set_state(life=SKEW)      # made here, each with its own jti
     site.app(doc_example("token-in-url"))
     pages = [agent.new_page(site.url("/page.cgi")) for _ in range(3)]
-    urls = set()
     for p in pages:
         agent.wait_for(p, "events.readyState === SSEOutbox.OPEN", timeout=20)
-        urls.add(agent.eval(p, "events.url"))
-        assert agent.eval(p, "events.name") == site.url("/events")
-    assert len(urls) == 3, "each page has its own token"
-    assert len(leaders(agent, pages)) == 1
     row = site.insert("shared")
     for p in pages:
         assert received(agent, p, 1) == [[str(row), '"shared"']]
     assert len(streams(agent, site)) == 1, streams(agent, site)
+    assert len(leaders(agent, pages)) == 1
+    assert len({agent.eval(p, "events.url") for p in pages}) == 3, \
+        "each page has its own token"
+    for p in pages:
+        assert agent.eval(p, "events.name") == site.url("/events")
 
 
 # ---- fallbacks ----
