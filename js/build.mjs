@@ -32,6 +32,8 @@ const source = readFileSync(join(here, 'src', 'sse-outbox.js'), 'utf8');
 const types = readFileSync(join(here, 'src', 'sse-outbox.d.ts'), 'utf8');
 
 const EXPORT = '\nexport default SSEOutbox;\n';
+// Named type exports, which `export =` (CommonJS) cannot have beside it.
+const ESM_ONLY = /\/\/ <esm-only>[^]*?\/\/ <\/esm-only>\n/;
 
 function fail(msg) {
   process.stderr.write(`build.mjs: ${msg}\n`);
@@ -45,6 +47,7 @@ function once(text, what, name) {
 
 once(source, EXPORT, 'src/sse-outbox.js');
 once(types, EXPORT, 'src/sse-outbox.d.ts');
+if (!ESM_ONLY.test(types)) fail('src/sse-outbox.d.ts: no // <esm-only> block');
 if (!source.endsWith(EXPORT)) fail('src/sse-outbox.js must end with' + EXPORT);
 
 const banner = (kind) => '/*!\n' +
@@ -68,7 +71,7 @@ const files = {
   'sse-outbox.d.ts': banner('types') + types,
   'sse-outbox.d.mts': banner('types, ES module') + types,
   'sse-outbox.d.cts': banner('types, CommonJS') +
-    types.replace(EXPORT, '\nexport = SSEOutbox;\n'),
+    types.replace(ESM_ONLY, '').replace(EXPORT, '\nexport = SSEOutbox;\n'),
 };
 
 let stale = [];

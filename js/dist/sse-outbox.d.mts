@@ -30,61 +30,10 @@
 // Types of sse-outbox (the browser helper). Needs the DOM library
 // (EventTarget, MessageEvent), as any code using EventSource does.
 
-/** What a provider is told before each connection. */
-export interface SSEOutboxConnectInfo {
-  /** The last id the tabs delivered ('' before the first event). */
-  lastEventId: string;
-  /** The previous connection was refused with 401 or 403: refresh now. */
-  authFailed: boolean;
-}
-
-/** Gives the stream's URL before every connection (sync or async). */
-export type SSEOutboxURLProvider =
-  (info: SSEOutboxConnectInfo) => string | URL | PromiseLike<string | URL>;
-
-/** Gives the token, sent as the query parameter `token` (sync or async);
- * null, undefined or '' sends none (a cookie, say, carries it). */
-export type SSEOutboxTokenProvider =
-  (info: SSEOutboxConnectInfo) =>
-    string | null | undefined | PromiseLike<string | null | undefined>;
-
-export interface SSEOutboxOptions {
-  /** Resume after this id (the page was rendered up to it). */
-  lastEventId?: string | number | null;
-  /** Passed to EventSource: send cookies to another origin. */
-  withCredentials?: boolean;
-  /** Event types to ask for before any listener is added. */
-  events?: string[];
-  /** Called before every connection; its result goes in ?token=. */
-  token?: SSEOutboxTokenProvider;
-  /** First delay of the helper's own reconnects, in ms (default 1000). */
-  retry?: number;
-  /** Lock and channel name shared by the tabs; default: the absolute URL
-   * without its query and fragment. Required with a URL function. */
-  name?: string;
-  /** How tabs share the stream: 'auto' (Web Locks, else BroadcastChannel
-   * heartbeats, else none), or force 'locks', 'broadcast' or 'none'. */
-  election?: 'auto' | 'locks' | 'broadcast' | 'none';
-}
-
-/** 'auth-error': the server refused the stream with this status twice in
- * a row; the object is CLOSED until reconnect(). */
-export interface SSEOutboxAuthErrorEvent extends Event {
-  readonly status: number;
-}
-
-export interface SSEOutboxEventMap {
-  open: Event;
-  error: Event;
-  message: MessageEvent<string>;
-  leaderchange: Event;
-  'auth-error': SSEOutboxAuthErrorEvent;
-}
-
 declare class SSEOutbox extends EventTarget {
-  constructor(url: string | URL, options?: SSEOutboxOptions);
-  constructor(url: SSEOutboxURLProvider,
-              options: SSEOutboxOptions & { name: string });
+  constructor(url: string | URL, options?: SSEOutbox.Options);
+  constructor(url: SSEOutbox.URLProvider,
+              options: SSEOutbox.Options & { name: string });
 
   static readonly CONNECTING: 0;
   static readonly OPEN: 1;
@@ -113,9 +62,9 @@ declare class SSEOutbox extends EventTarget {
   onopen: ((this: SSEOutbox, ev: Event) => any) | null;
   onerror: ((this: SSEOutbox, ev: Event) => any) | null;
 
-  addEventListener<K extends keyof SSEOutboxEventMap>(
+  addEventListener<K extends keyof SSEOutbox.EventMap>(
     type: K,
-    listener: (this: SSEOutbox, ev: SSEOutboxEventMap[K]) => any,
+    listener: (this: SSEOutbox, ev: SSEOutbox.EventMap[K]) => any,
     options?: boolean | AddEventListenerOptions): void;
   addEventListener(
     type: string,
@@ -125,9 +74,9 @@ declare class SSEOutbox extends EventTarget {
     type: string,
     listener: EventListenerOrEventListenerObject | null,
     options?: boolean | AddEventListenerOptions): void;
-  removeEventListener<K extends keyof SSEOutboxEventMap>(
+  removeEventListener<K extends keyof SSEOutbox.EventMap>(
     type: K,
-    listener: (this: SSEOutbox, ev: SSEOutboxEventMap[K]) => any,
+    listener: (this: SSEOutbox, ev: SSEOutbox.EventMap[K]) => any,
     options?: boolean | EventListenerOptions): void;
   removeEventListener(
     type: string,
@@ -144,5 +93,67 @@ declare class SSEOutbox extends EventTarget {
   /** This tab leaves; if it held the stream, another tab takes over. */
   close(): void;
 }
+
+declare namespace SSEOutbox {
+  /** What a provider is told before each connection. */
+  interface ConnectInfo {
+    /** The last id the tabs delivered ('' before the first event). */
+    lastEventId: string;
+    /** The previous connection was refused with 401 or 403: refresh now. */
+    authFailed: boolean;
+  }
+
+  /** Gives the stream's URL before every connection (sync or async). */
+  type URLProvider =
+    (info: ConnectInfo) => string | URL | PromiseLike<string | URL>;
+
+  /** Gives the token, sent as the query parameter `token` (sync or async);
+   * null, undefined or '' sends none (a cookie, say, carries it). */
+  type TokenProvider =
+    (info: ConnectInfo) =>
+      string | null | undefined | PromiseLike<string | null | undefined>;
+
+  interface Options {
+    /** Resume after this id (the page was rendered up to it). */
+    lastEventId?: string | number | null;
+    /** Passed to EventSource: send cookies to another origin. */
+    withCredentials?: boolean;
+    /** Event types to ask for before any listener is added. */
+    events?: string[];
+    /** Called before every connection; its result goes in ?token=. */
+    token?: TokenProvider;
+    /** First delay of the helper's own reconnects, in ms (default 1000). */
+    retry?: number;
+    /** Lock and channel name shared by the tabs; default: the absolute URL
+     * without its query and fragment. Required with a URL function. */
+    name?: string;
+    /** How tabs share the stream: 'auto' (Web Locks, else BroadcastChannel
+     * heartbeats, else none), or force 'locks', 'broadcast' or 'none'. */
+    election?: 'auto' | 'locks' | 'broadcast' | 'none';
+  }
+
+  /** 'auth-error': the server refused the stream with this status twice in
+   * a row; the object is CLOSED until reconnect(). */
+  interface AuthErrorEvent extends Event {
+    readonly status: number;
+  }
+
+  interface EventMap {
+    open: Event;
+    error: Event;
+    message: MessageEvent<string>;
+    leaderchange: Event;
+    'auth-error': AuthErrorEvent;
+  }
+}
+
+// <esm-only> (named type exports; the CommonJS types have them as SSEOutbox.*)
+export type SSEOutboxConnectInfo = SSEOutbox.ConnectInfo;
+export type SSEOutboxURLProvider = SSEOutbox.URLProvider;
+export type SSEOutboxTokenProvider = SSEOutbox.TokenProvider;
+export type SSEOutboxOptions = SSEOutbox.Options;
+export type SSEOutboxAuthErrorEvent = SSEOutbox.AuthErrorEvent;
+export type SSEOutboxEventMap = SSEOutbox.EventMap;
+// </esm-only>
 
 export default SSEOutbox;
