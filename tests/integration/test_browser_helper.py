@@ -10,7 +10,8 @@ extracted from it.
   provider: every row arrives once, in order, in every tab;
 * a cookie that expires while the session has ended: 'auth-error' in
   every tab, no endless retries; after a new login reconnect() resumes
-  without loss;
+  without loss; the same without a provider (the browser's own
+  reconnect meets the 401);
 * tabs whose URLs carry their own token share one stream (the default
   name leaves out the query);
 * without BroadcastChannel (or with Web Locks forced where there are
@@ -284,6 +285,26 @@ def test_expired_cookie_fires_auth_error_then_reconnect(agent, site):
         assert agent.eval(p, "got.length") == 4
 
 
+def test_plain_url_expired_cookie_fires_auth_error(agent, site):
+    # No provider: the browser's own reconnect meets the 401; the helper
+    # tries once more, then reports it instead of retrying forever.
+    site.set_state(life=6, cookie=True)
+    site.app("const events = new SSEOutbox('/events', { events: ['notice'] });"
+             "events.addEventListener('notice', (e) => "
+             "show(e.lastEventId, e.data));"
+             "events.addEventListener('auth-error', showLoggedOut);")
+    page = agent.new_page(site.url("/page.cgi"))
+    agent.wait_for(page, "events.readyState === SSEOutbox.OPEN", timeout=20)
+    row = site.insert("plain")
+    assert received(agent, page, 1) == [[str(row), '"plain"']]
+    assert agent.wait_for(page, "authErrors.length > 0 && authErrors",
+                          timeout=30) == [401]
+    count = len(agent.requests(f":{site.srv.port}/events"))
+    time.sleep(3)
+    assert len(agent.requests(f":{site.srv.port}/events")) == count
+    assert agent.eval(page, "[events.readyState, authErrors]") == [2, [401]]
+
+
 # ---- the default name: tabs with their own token in the URL ----
 
 def test_tabs_with_token_in_url_share_one_stream(agent, site):
@@ -330,7 +351,7 @@ def test_locks_forced_where_missing(agent, site):
     # Without Web Locks the tabs elect over the BroadcastChannel; asked
     # for locks anyway, a tab keeps a stream of its own.
     assert agent.eval(page, "events.sharing") == "broadcast"
-    forced = agent.eval(page, "(() => { const s = new SSEOutbox("
-                              "events.url, { election: 'locks', name: 'x' });"
+    forced = agent.eval(page, "(() => { const s = new SSEOutbox(events.url,"
+                              " { election: 'locks', name: 'x' });"
                               " const r = s.sharing; s.close(); return r; })()")
     assert forced == "none"
