@@ -351,7 +351,9 @@ def test_locks_forced_where_missing(agent, site):
     # Without Web Locks the tabs elect over the BroadcastChannel; asked
     # for locks anyway, a tab keeps a stream of its own.
     assert agent.eval(page, "events.sharing") == "broadcast"
-    forced = agent.eval(page, "(() => { const s = new SSEOutbox(events.url,"
+    forced = agent.eval(page, "(() => {"
+                              " const s = new SSEOutbox(events.url,"
                               " { election: 'locks', name: 'x' });"
-                              " const r = s.sharing; s.close(); return r; })()")
+                              " const r = s.sharing; s.close(); return r;"
+                              " })()")
     assert forced == "none"
