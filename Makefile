@@ -247,7 +247,7 @@ install: $(BUILD)/sse-outbox
 	install -D -m 0644 sql/schema.sql $(DESTDIR)$(PKGDATADIR)/schema.sql
 	install -D -m 0644 sql/schema-postgresql.sql \
 		$(DESTDIR)$(PKGDATADIR)/schema-postgresql.sql
-	install -D -m 0644 sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
+	install -D -m 0644 js/dist/sse-outbox.js $(DESTDIR)$(PKGDATADIR)/sse-outbox.js
 
 uninstall:
 	rm -f $(INSTALLED)

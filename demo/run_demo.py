@@ -12,8 +12,8 @@ What it does:
   * writes <run dir>/lighttpd.conf and starts lighttpd in the foreground:
       /            demo/index.html + demo/demo.js (static)
       /tabs.html   demo/tabs.html + demo/tabs.js: one stream shared by
-                   every tab, through /sse-outbox.js (the repository's
-                   sse-outbox.js)
+                   every tab, through /sse-outbox.js (the browser
+                   helper's script build, js/dist/sse-outbox.js)
       /send.cgi    demo/send.cgi (mod_cgi): POST user, event, data -> INSERT
       /sse         build/sse-outbox spawned by mod_fastcgi "bin-path"
   * prints the URL and commands to try, then waits;
@@ -54,7 +54,7 @@ DEMO_DIR = os.path.join(REPO, "demo")
 SCHEMA = os.path.join(REPO, "sql", "schema.sql")
 DROP_USER = "www-data"          # lighttpd's user when started as root
 STOP_TIMEOUT = 10.0             # seconds to wait at each shutdown step
-LIBRARY = os.path.join(REPO, "sse-outbox.js")   # served as /sse-outbox.js
+LIBRARY = os.path.join(REPO, "js", "dist", "sse-outbox.js")  # as /sse-outbox.js
 # Responder settings passed on from our environment when set.
 OPTIONAL_SETTINGS = ("SSE_RETRY", "SSE_CORS_ORIGINS", "SSE_STATS")
 

@@ -15,7 +15,10 @@
   $('user').textContent = user;
   $('streamUrl').textContent = '/' + url;
 
-  var stream = new SSEOutbox(url, { events: EVENT_TYPES });
+  // The tabs share by path (the query is left out of the default name,
+  // so per-page tokens in it do not split them); the demo names its
+  // users in the query, so each user's tabs get a name of their own.
+  var stream = new SSEOutbox(url, { events: EVENT_TYPES, name: url });
   window.demoStream = stream;
 
   function show(e) {
