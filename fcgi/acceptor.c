@@ -126,7 +126,7 @@ acceptor_refuse_role(const struct transport *tr, const char *role)
 }
 
 static void
-acceptor_dispatch(struct acceptor *a, FCGX_Request *req, void **local)
+acceptor_dispatch(struct acceptor *a, FCGX_Request *req)
 {
 	struct transport tr = {
 		.fd = req->ipcFd,
@@ -141,7 +141,7 @@ acceptor_dispatch(struct acceptor *a, FCGX_Request *req, void **local)
 		return;
 	}
 	acceptor_read_params(&r, req->envp);
-	a->ops->serve(a->ctx, local, &r, &tr);
+	a->ops->serve(a->ctx, &r, &tr);
 }
 
 /* Sleep ms, cut short by the wake signal. */
@@ -195,7 +195,6 @@ acceptor_main(void *arg)
 {
 	struct acceptor *a = arg;
 	unsigned backoff_ms = 0;
-	void *local = NULL;
 	FCGX_Request req;
 
 	while (!atomic_load(&a->stop)) {
@@ -216,14 +215,13 @@ acceptor_main(void *arg)
 		    atomic_load(&a->failed_at) >= ACCEPTOR_EPISODE_MS &&
 		    atomic_exchange(&a->failing, 0))
 			log_info("accepting connections again");
-		acceptor_dispatch(a, &req, &local);
+		acceptor_dispatch(a, &req);
 		/*
 		 * The connection now belongs to the stream (or is closed):
 		 * free libfcgi's buffers and parameters without touching it.
 		 */
 		FCGX_Free(&req, 0);
 	}
-	a->ops->done(a->ctx, local);
 	return NULL;
 }
 

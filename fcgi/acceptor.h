@@ -14,13 +14,11 @@
 /*
  * What the acceptor threads hand on. serve is called on an acceptor
  * thread for each RESPONDER request: r's strings are valid until it
- * returns, tr's connection is the callee's from then on. *local is the
- * thread's own state (NULL at first); done gets it when the thread ends.
+ * returns, tr's connection is the callee's from then on.
  */
 struct acceptor_ops {
-	void (*serve)(void *ctx, void **local, const struct request *r,
+	void (*serve)(void *ctx, const struct request *r,
 	    const struct transport *tr);
-	void (*done)(void *ctx, void *local);
 };
 
 struct acceptor;

@@ -36,6 +36,7 @@ admit_init(struct admit *a, const struct config *cfg, struct hub *hub,
 	a->cfg = cfg;
 	a->hub = hub;
 	a->max_streams = max_streams;
+	a->keep_store = 1;
 	atomic_init(&a->serial, 0);
 	for (int i = 0; i < STATS_STATUSES; i++)
 		atomic_init(&a->refused[i], 0);
@@ -136,38 +137,30 @@ admit_out_of_descriptors(struct admit *a, struct admission *q)
 	return admit_fail(q, 503, 0, why);
 }
 
-/* This thread's database connection, the one at SSE_DB now. */
+/*
+ * Where the stream starts: one query on admission's connection (shared
+ * by the accepting threads, kept between requests; closed after an error
+ * and, in CGI mode, after this one request).
+ */
 static int
-admit_open_db(struct admit *a, struct outbox **ob, struct admission *q)
+admit_start_point(struct admit *a, struct admission *q)
 {
 	char err[OUTBOX_ERR_LEN];
-
-	if (*ob && !outbox_still_current(*ob, a->cfg->db)) {
-		outbox_close(*ob);
-		*ob = NULL;
-	}
-	if (*ob)
-		return 0;
-	*ob = outbox_open(a->cfg->db, err, sizeof(err));
-	if (*ob)
-		return 0;
-	if (fdlimit_exhausted())
-		return admit_out_of_descriptors(a, q);
-	return admit_fail(q, 503, 1, err);
-}
-
-static int
-admit_start_point(struct outbox **ob, struct admission *q)
-{
-	char err[OUTBOX_ERR_LEN];
+	struct outbox *ob;
 	long long high;
 	long long pruned;
+	int rc;
 
-	if (outbox_history(*ob, &high, &pruned, err, sizeof(err)) == -1) {
-		outbox_close(*ob);
-		*ob = NULL;
+	ob = hub_admit_store(a->hub, err, sizeof(err));
+	if (!ob) {
+		if (fdlimit_exhausted())
+			return admit_out_of_descriptors(a, q);
 		return admit_fail(q, 503, 1, err);
 	}
+	rc = outbox_history(ob, &high, &pruned, err, sizeof(err));
+	hub_admit_store_done(a->hub, rc != 0 || !a->keep_store);
+	if (rc != 0)
+		return admit_fail(q, 503, 1, err);
 	resume_decide(q->spec.has_resume, q->spec.resume, high, pruned,
 	    &q->rs);
 	return 0;
@@ -252,7 +245,7 @@ admit_refuse(struct admit *a, struct admission *q)
 
 int
 admit_request(struct admit *a, const struct request *r,
-    const struct transport *tr, struct outbox **ob, size_t padding)
+    const struct transport *tr, size_t padding)
 {
 	struct admission q;
 	int submitted = 0;
@@ -273,8 +266,7 @@ admit_request(struct admit *a, const struct request *r,
 		goto out;
 	}
 	if (admit_running(a, &q) == -1 ||
-	    admit_open_db(a, ob, &q) == -1 ||
-	    admit_start_point(ob, &q) == -1 ||
+	    admit_start_point(a, &q) == -1 ||
 	    admit_take_slot(a, &q) == -1 ||
 	    admit_make_stream(a, &q, padding) == -1 ||
 	    admit_claim_user(a, &q) == -1)

@@ -25,6 +25,8 @@ struct admit {
 	atomic_int fd_short;		/* out of descriptors: logged once an
 					 * episode */
 	atomic_int stopped;		/* the hub stopped: refuse with 503 */
+	int keep_store;			/* keep the database connection between
+					 * requests (FastCGI); CGI closes it */
 };
 
 /* Set up a: cfg and hub are borrowed and must outlive it. */
@@ -37,12 +39,10 @@ void admit_stop(struct admit *a);
 /*
  * One request, FastCGI or CGI alike: answer the stats, a probe, HEAD or
  * a refusal here, or turn it into a stream for the hub. r is borrowed;
- * tr's connection is taken. *ob is the calling thread's database
- * connection, opened on demand and dropped after an error (the caller
- * closes it at the end). padding: size of the opening comment (CGI).
+ * tr's connection is taken. padding: size of the opening comment (CGI).
  * Returns 1 when a stream went to the hub, 0 when answered here.
  */
 int admit_request(struct admit *a, const struct request *r,
-    const struct transport *tr, struct outbox **ob, size_t padding);
+    const struct transport *tr, size_t padding);
 
 #endif

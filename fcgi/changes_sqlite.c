@@ -136,6 +136,11 @@ changes_sqlite_due(struct changes *c, double now)
 		cs->next_poll = now + (cs->watch ? CHG_POLL_SAFETY :
 		    CHG_POLL_FALLBACK);
 		due |= CHANGES_LOOK;
+		if (cs->watch && cs->rearm_at == 0 &&
+		    (watch_verify(cs->watch) & WATCH_LOST)) {
+			cs->rearm_at = now;
+			due |= CHANGES_REPLACED;
+		}
 		/* Without inotify nothing else notices a replaced file. */
 		if (!cs->watch || cs->rearm_at > 0)
 			due |= CHANGES_VERIFY;

@@ -1,16 +1,32 @@
-/* The event loop's own database connection: open, lose, reopen. */
+/* A process's database connections: the loop's own, and admission's. */
 #include "conn.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "log.h"
 
+/*
+ * Two connections, and why they live together: SQLite shares one mapping
+ * of the wal-index (-shm) among all connections of a process to the same
+ * database file. After an operator deletes -wal and -shm, a connection
+ * opened while any old one is still open inherits the deleted -shm and
+ * never sees a commit again. So when the loop drops the store, admission's
+ * connection is closed too before either is opened again.
+ */
 struct conn {
 	const char *path;
 	struct outbox *ob;	/* NULL while the database is down */
 	double retry_at;	/* next attempt while down */
 	int down_logged;	/* the outage is already in the log */
 	int busy;		/* the last attempt found it busy */
+	pthread_mutex_t admit_lock;	/* held while admission uses: */
+	struct outbox *admit_ob;	/* its connection, kept between
+					 * requests (it may wait: the loop
+					 * never does) */
+	atomic_int admit_stale;	/* the loop dropped the store while
+				 * admission held admit_ob */
 };
 
 struct conn *
@@ -18,8 +34,11 @@ conn_new(const char *path)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
-	if (c)
-		c->path = path;
+	if (!c)
+		return NULL;
+	c->path = path;
+	pthread_mutex_init(&c->admit_lock, NULL);
+	atomic_init(&c->admit_stale, 0);
 	return c;
 }
 
@@ -29,7 +48,55 @@ conn_free(struct conn *c)
 	if (!c)
 		return;
 	outbox_close(c->ob);
+	outbox_close(c->admit_ob);
+	pthread_mutex_destroy(&c->admit_lock);
 	free(c);
+}
+
+/* Close admission's connection now if it is not in use; else mark it,
+ * and its user closes it. 1 when it is closed. */
+static int
+conn_close_admission(struct conn *c)
+{
+	if (pthread_mutex_trylock(&c->admit_lock) != 0) {
+		atomic_store(&c->admit_stale, 1);
+		return 0;
+	}
+	outbox_close(c->admit_ob);
+	c->admit_ob = NULL;
+	atomic_store(&c->admit_stale, 0);
+	pthread_mutex_unlock(&c->admit_lock);
+	return 1;
+}
+
+struct outbox *
+conn_admit_acquire(struct conn *c, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&c->admit_lock);
+	/* Dropped by the loop, or a database replaced since: read the one
+	 * there now. */
+	if (c->admit_ob && (atomic_exchange(&c->admit_stale, 0) ||
+	    !outbox_still_current(c->admit_ob, c->path))) {
+		outbox_close(c->admit_ob);
+		c->admit_ob = NULL;
+	}
+	if (!c->admit_ob)
+		c->admit_ob = outbox_open(c->path, err, errlen);
+	if (!c->admit_ob) {
+		pthread_mutex_unlock(&c->admit_lock);
+		return NULL;
+	}
+	return c->admit_ob;
+}
+
+void
+conn_admit_release(struct conn *c, int close_it)
+{
+	if (close_it || atomic_exchange(&c->admit_stale, 0)) {
+		outbox_close(c->admit_ob);
+		c->admit_ob = NULL;
+	}
+	pthread_mutex_unlock(&c->admit_lock);
 }
 
 struct outbox *
@@ -44,6 +111,12 @@ conn_get(struct conn *c, double now, int *fresh)
 		return c->ob;
 	if (now < c->retry_at)
 		return NULL;
+	/* Admission still holds a connection from before the drop. */
+	if (atomic_load(&c->admit_stale) && !conn_close_admission(c)) {
+		c->busy = 1;
+		c->retry_at = now + CONN_BUSY_RETRY;
+		return NULL;
+	}
 	rc = outbox_open_nowait(c->path, &c->ob, err, sizeof(err));
 	c->busy = rc == OUTBOX_AGAIN;
 	if (c->busy) {
@@ -83,6 +156,7 @@ conn_drop(struct conn *c)
 {
 	outbox_close(c->ob);
 	c->ob = NULL;
+	(void)conn_close_admission(c);
 }
 
 void

@@ -1,4 +1,4 @@
-/* The event loop's own database connection: open, lose, reopen. */
+/* A process's database connections: the loop's own, and admission's. */
 #ifndef FCGI_CONN_H
 #define FCGI_CONN_H
 
@@ -24,7 +24,19 @@ struct outbox *conn_get(struct conn *c, double now, int *fresh);
 /* The connection if it is open now; never opens it. */
 struct outbox *conn_current(const struct conn *c);
 
-/* Forget the connection after an error or a replaced file. */
+/*
+ * Admission's connection, shared by the accepting threads and kept
+ * between requests (a request then costs one query, not an open): locked
+ * and opened as needed, NULL with err (and nothing locked) when the
+ * database cannot be opened. Release it after use; close_it closes it
+ * (after an error, or in CGI mode where the process then only streams).
+ * Thread-safe; never called from the loop.
+ */
+struct outbox *conn_admit_acquire(struct conn *c, char *err, size_t errlen);
+void conn_admit_release(struct conn *c, int close_it);
+
+/* Forget the connection after an error or a replaced file; admission's
+ * is closed too, before either is opened again. */
 void conn_drop(struct conn *c);
 
 /* The next conn_get may retry at once (a request just opened it). */

@@ -742,6 +742,18 @@ hub_unclaim_user(struct hub *hub, struct stream *s)
 	quota_unclaim_user(hub->quota, s);
 }
 
+struct outbox *
+hub_admit_store(struct hub *hub, char *err, size_t errlen)
+{
+	return conn_admit_acquire(hub->conn, err, errlen);
+}
+
+void
+hub_admit_store_done(struct hub *hub, int close_it)
+{
+	conn_admit_release(hub->conn, close_it);
+}
+
 long
 hub_reserve_slot(struct hub *hub)
 {

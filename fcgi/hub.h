@@ -8,6 +8,7 @@
 #include "stream.h"
 
 struct hub;
+struct outbox;
 
 /*
  * Make the hub for one process: its own database connection, the change
@@ -47,6 +48,14 @@ void hub_shutdown(struct hub *hub);
 int hub_claim_user(struct hub *hub, struct stream *s, long max);
 /* Forget a claimed stream that was never submitted. */
 void hub_unclaim_user(struct hub *hub, struct stream *s);
+
+/*
+ * Admission's database connection (conn.h: conn_admit_acquire), locked
+ * until hub_admit_store_done; NULL with err when the database cannot be
+ * opened. For accepting threads (and CGI before the loop runs).
+ */
+struct outbox *hub_admit_store(struct hub *hub, char *err, size_t errlen);
+void hub_admit_store_done(struct hub *hub, int close_it);
 
 /* What the stats endpoint reports; counters since the process started. */
 struct hub_stats {

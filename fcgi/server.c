@@ -111,36 +111,15 @@ server_listen(const char *addr, char *err, size_t errlen)
 	return acceptor_listen(addr, err, errlen);
 }
 
-/* An acceptor thread's request: admit it with the thread's own database
- * connection, kept in *local between requests. */
+/* An acceptor thread's request: admission decides what becomes of it. */
 static void
-server_serve(void *ctx, void **local, const struct request *r,
-    const struct transport *tr)
+server_serve(void *ctx, const struct request *r, const struct transport *tr)
 {
-	struct outbox *ob = *local;
-
-	(void)admit_request(ctx, r, tr, &ob, 0);
-	/*
-	 * Close it after each request: SQLite shares one mapping of the
-	 * wal-index among a process's connections to a database, so a
-	 * connection kept idle here would hand the -shm of a deleted
-	 * (operator-removed) -wal/-shm pair to the loop's reopened
-	 * connection, which would then never see a commit again.
-	 */
-	outbox_close(ob);
-	*local = NULL;
-}
-
-static void
-server_thread_done(void *ctx, void *local)
-{
-	(void)ctx;
-	outbox_close(local);
+	(void)admit_request(ctx, r, tr, 0);
 }
 
 static const struct acceptor_ops server_acceptor_ops = {
 	.serve = server_serve,
-	.done = server_thread_done,
 };
 
 /* SSE_MAX_STREAMS as the descriptors allow: each stream holds one. */
@@ -220,7 +199,6 @@ int
 server_run_cgi(const struct config *cfg)
 {
 	struct transport tr = { .fd = STDOUT_FILENO, .fastcgi = 0 };
-	struct outbox *ob = NULL;
 	struct admit adm;
 	struct request r;
 	struct hub *hub;
@@ -243,8 +221,9 @@ server_run_cgi(const struct config *cfg)
 	r.authorization = getenv("HTTP_AUTHORIZATION");
 	r.cookie = getenv("HTTP_COOKIE");
 	r.origin = getenv("HTTP_ORIGIN");
-	streaming = admit_request(&adm, &r, &tr, &ob, SERVER_CGI_PADDING);
-	outbox_close(ob);
+	/* The process only streams from here on: no connection kept. */
+	adm.keep_store = 0;
+	streaming = admit_request(&adm, &r, &tr, SERVER_CGI_PADDING);
 	if (streaming && hub_run(hub, 1) == -1) {
 		log_errorx("event loop failed; exiting");
 		rc = 1;

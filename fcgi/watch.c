@@ -24,6 +24,8 @@ struct watch {
 	dev_t shm_dev;		/* the file shm_fd is open on */
 	ino_t shm_ino;
 	double next_rearm;	/* watch_writer_active's next try, lost */
+	dev_t dir_dev;		/* the directory the watch is on */
+	ino_t dir_ino;
 };
 
 /*
@@ -98,6 +100,21 @@ out:
 	return rc;
 }
 
+/* Remember which directory the watch is on, for watch_verify. */
+static void
+watch_note_dir(struct watch *w)
+{
+	struct stat st;
+
+	if (w->wd < 0 || stat(w->dir, &st) == -1) {
+		w->dir_dev = 0;
+		w->dir_ino = 0;
+		return;
+	}
+	w->dir_dev = st.st_dev;
+	w->dir_ino = st.st_ino;
+}
+
 struct watch *
 watch_open(const char *db_path, char *err, size_t errlen)
 {
@@ -121,6 +138,7 @@ watch_open(const char *db_path, char *err, size_t errlen)
 		goto out;
 	}
 	w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+	watch_note_dir(w);
 	if (w->wd < 0) {
 		snprintf(err, errlen, "inotify_add_watch %s: %s", w->dir,
 		    strerror(errno));
@@ -168,7 +186,28 @@ watch_rearm(struct watch *w)
 	if (watch_resolve(w) == -1)
 		return -1;
 	w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+	watch_note_dir(w);
 	return w->wd < 0 ? -1 : 0;
+}
+
+int
+watch_verify(struct watch *w)
+{
+	struct stat st;
+
+	if (w->wd >= 0 && stat(w->dir, &st) == 0 && st.st_dev == w->dir_dev &&
+	    st.st_ino == w->dir_ino)
+		return WATCH_NOTHING;
+	/*
+	 * Removed or replaced without the notification: inotify reports
+	 * a deleted directory only once nothing pins it, and an open file
+	 * in it (another process's, or one of ours) does.
+	 */
+	if (w->wd >= 0) {
+		(void)inotify_rm_watch(w->fd, w->wd);
+		w->wd = -1;
+	}
+	return WATCH_LOST | WATCH_REPLACED;
 }
 
 /*

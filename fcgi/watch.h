@@ -35,6 +35,15 @@ void watch_close(struct watch *w);
 /* PROVISIONAL: add the directory watch again; 0 or -1. */
 int watch_rearm(struct watch *w);
 
+/*
+ * Is the watch still on the database's directory as it is now? For a
+ * slow periodic check: a removed directory that something still pins
+ * (an open file in it) raises no notification. WATCH_NOTHING, or
+ * WATCH_LOST | WATCH_REPLACED (then call watch_rearm as after a lost
+ * notification).
+ */
+int watch_verify(struct watch *w);
+
 /* The descriptor to wait on for readability. */
 int watch_fd(const struct watch *w);
 
