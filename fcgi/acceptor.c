@@ -96,6 +96,7 @@ acceptor_read_params(struct request *r, char **envp)
 	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", envp);
 	r->cookie = FCGX_GetParam("HTTP_COOKIE", envp);
 	r->origin = FCGX_GetParam("HTTP_ORIGIN", envp);
+	r->path_info = FCGX_GetParam("PATH_INFO", envp);
 }
 
 /*

@@ -266,6 +266,26 @@ main_add_error(char *errs, size_t size, int nerrors, const char *line)
 	    line);
 }
 
+/*
+ * remote-user trusts whoever connects to say who the user is: on a TCP
+ * port that is every local process. Refuse it there unless SSE_TRUST_TCP
+ * says the port is private. Returns 0, or -1 with one line in err.
+ */
+static int
+main_check_listen(const struct config *cfg, const char *addr, char *err,
+    size_t errlen)
+{
+	if (!addr || cfg->auth != AUTH_REMOTE_USER || cfg->trust_tcp ||
+	    !config_listen_is_tcp(addr))
+		return 0;
+	snprintf(err, errlen, "SSE_TRUST_TCP: --listen %.200s is a TCP port "
+	    "and SSE_AUTH=remote-user believes any REMOTE_USER it is sent: "
+	    "every local user could read anyone's events. Listen on a unix "
+	    "socket (mode 0660, e.g. --listen /run/sse-outbox/sse.sock), or "
+	    "set SSE_TRUST_TCP=1 if nothing else can reach this port", addr);
+	return -1;
+}
+
 /* Print every problem with the configuration and the database. */
 static int
 main_check(const struct config *cfg, int nerrors, const char *errs)
@@ -527,6 +547,11 @@ main(int argc, char **argv)
 	} else {
 		nerrors = main_source_load(&src, &cfg, errs, sizeof(errs));
 	}
+	if (!listen_addr)
+		listen_addr = cfg.listen;
+	if (main_check_listen(&cfg, listen_addr, secret_err,
+	    sizeof(secret_err)) == -1)
+		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
 	if (cfg.auth == AUTH_JWT && cfg.jwt_secret_file &&
 	    main_load_secret(&cfg, cfg.jwt_secret_file, &loose, secret_err,
 	    sizeof(secret_err)) == -1)
@@ -569,8 +594,6 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (!listen_addr)
-		listen_addr = cfg.listen;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	/* Before libfcgi's own handlers can be installed. */
 	server_install_signals();

@@ -239,6 +239,7 @@ server_run_cgi(const struct config *cfg)
 	r.authorization = getenv("HTTP_AUTHORIZATION");
 	r.cookie = getenv("HTTP_COOKIE");
 	r.origin = getenv("HTTP_ORIGIN");
+	r.path_info = getenv("PATH_INFO");
 	streaming = admit_request(&adm, &r, &tr, &ob, SERVER_CGI_PADDING);
 	outbox_close(ob);
 	if (streaming && hub_run(hub, 1) == -1) {

@@ -905,10 +905,15 @@ class Apache(Server):
         paths = [self.errorlog, self.stderr_path]
         if mode.startswith("proxy-"):
             addr = listen_tcp if mode == "proxy-tcp" else listen_socket
+            listener_env = dict(env or {})
+            if mode == "proxy-tcp":
+                # As apache-example.conf tells the service to: a TCP
+                # port with remote-user must be declared private.
+                listener_env.setdefault("SSE_TRUST_TCP", "1")
             self.listener = Listener(
                 self.dir, self.db, bin_path, addr, heartbeat=heartbeat,
                 retry=retry, max_stream=max_stream or 0,
-                log_level=log_level, env=env)
+                log_level=log_level, env=listener_env)
             paths.append(self.listener.stderr_path)
         self.logs = Logs(*paths)
 
