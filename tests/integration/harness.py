@@ -965,8 +965,12 @@ class Nginx(Server):
 
     def __init__(self, workdir, db, bin_path, htpasswd, heartbeat=1,
                  retry=1500, max_stream=0, log_level="debug", extra="",
-                 read_timeout=None, replace=None, env=None):
+                 read_timeout=None, replace=None, env=None,
+                 section="basic", extra_values=None, auth="remote-user"):
         super().__init__(workdir, db, bin_path)
+        self.auth = auth
+        if section != "basic":
+            self.kind = f"nginx-{section}"
         self.conf = self.dir / "nginx.conf"
         self.errorlog = self.dir / "error.log"
         self.stderr_path = self.dir / "nginx.stderr"
@@ -978,18 +982,26 @@ class Nginx(Server):
             "access_log": str(self.dir / "access.log"),
             "auth_basic_user_file": str(htpasswd),
             "fastcgi_pass": f"unix:{listen_socket}",
-            "location": self.path,
         }
         if read_timeout is not None:
             values["fastcgi_read_timeout"] = read_timeout
         text = replace_once(NGINX_EXAMPLE.read_text(), replace,
                             NGINX_EXAMPLE.name)
-        text = render_nginx(text, values)
+        # One of the example's sections ([basic], [sso], [jwt]): who
+        # the user is.
+        text = select_sections(text, section, NGINX_EXAMPLE.name)
+        if section != "basic":
+            del values["auth_basic_user_file"]
+        text = render_nginx(text, {**values, **(extra_values or {})})
+        text = replace_once(text, {"location /events {":
+                                   f"location {self.path} {{"},
+                            NGINX_EXAMPLE.name)
         # Test-only additions go inside the http block.
         text = text.replace("\nhttp {\n", "\nhttp {\n" + extra + "\n", 1)
         self.conf.write_text(text)
         self.listener = Listener(self.dir, self.db, bin_path,
-                                 str(listen_socket), heartbeat=heartbeat,
+                                 str(listen_socket), auth=auth,
+                                 heartbeat=heartbeat,
                                  retry=retry, max_stream=max_stream,
                                  log_level=log_level, env=env)
         self.logs = Logs(self.errorlog, self.stderr_path,
