@@ -205,7 +205,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	sqlite3 libcmocka-dev libssl-dev libjansson-dev lighttpd apache2 \
 	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
 	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
-	php-sqlite3 man-db apache2-suexec-pristine
+	php-sqlite3 man-db apache2-suexec-pristine php-cgi systemd
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -8,6 +8,7 @@ server's user cannot write is named with the commands that fix it."""
 
 import base64
 import os
+import re
 import subprocess
 import time
 
@@ -124,3 +125,104 @@ def test_nginx_no_auth_clears_remote_user(servers):
     leaky = nginx_setup(servers, "jwt", replace={
         '#\t\t\tfastcgi_param REMOTE_USER "";\n': ""})
     assert read_rows(leaky, FORGED) == (200, ["bob-secret"])
+
+
+# ---- Apache: inside a <VirtualHost>, Basic or Define SSE_JWT ----
+
+def test_apache_vhost_basic_forged_header(servers):
+    srv = servers.apache()
+    seed(srv)
+    assert "<VirtualHost" in srv.conf.read_text()
+    assert read_rows(srv, FORGED)[0] == 401
+    status, rows = read_rows(srv, basic("alice", harness.USERS["alice"]))
+    assert (status, rows) == (200, ["alice-row"])
+
+
+@pytest.mark.parametrize("mode", ["fcgid", "proxy-unix"])
+def test_apache_jwt_cookie(servers, responder, mode):
+    """Define SSE_JWT: Apache asks for no password, the login's cookie
+    is the credential, and a Basic header is nobody."""
+    workdir = servers._dir("apache-jwt")
+    key = harness.make_secret_file(workdir / "jwt.key", SECRET)
+    env = None
+    if mode != "fcgid":
+        # The service's own environment (examples/systemd/).
+        env = {"SSE_AUTH": "jwt", "SSE_JWT_SECRET_FILE": str(key)}
+    srv = harness.Apache(workdir, servers._db(workdir, "fresh"), responder,
+                         servers.htpasswd, mode=mode, jwt=str(key), env=env)
+    servers._start(srv)
+    seed(srv)
+    cookie = {"Cookie": "sse_token=" + token_for(responder, "alice")}
+    assert read_rows(srv, cookie) == (200, ["alice-row"])
+    # mod_proxy_fcgi turns a refusal into 503 when the responder has
+    # answered and closed before Apache sent its empty stdin record (a
+    # race of the acceptor's close, seen here, not of this recipe).
+    refused = (401,) if mode == "fcgid" else (401, 503)
+    assert read_rows(srv, FORGED) in [(s, []) for s in refused]
+    c = sseclient.SSEClient(srv.url())
+    try:
+        assert c.status in refused
+        if c.status == 401:
+            # The responder's answer, not Apache's Basic challenge.
+            assert "bearer" in c.headers.get("www-authenticate",
+                                             "").lower()
+    finally:
+        c.close()
+
+
+# ---- lighttpd: added to Debian's own lighttpd.conf next to PHP ----
+
+DEBIAN_LIGHTTPD = "/etc/lighttpd/lighttpd.conf"
+DEBIAN_AVAILABLE = "/etc/lighttpd/conf-available"
+
+
+def test_lighttpd_example_in_debian_config_with_php(servers, responder):
+    """lighttpd-example.conf as 50-sse-outbox.conf in Debian's
+    lighttpd.conf, with auth, fastcgi and PHP's fastcgi config enabled
+    (lighty-enable-mod auth fastcgi fastcgi-php): lighttpd -tt accepts
+    it (with `fastcgi.server =` it said "Duplicate config variable"),
+    it serves a stream, and PHP still runs."""
+    harness.require_program("/usr/bin/php-cgi")
+    workdir = servers._dir("lighttpd-debian")
+    srv = harness.Lighttpd(workdir, servers._db(workdir, "fresh"),
+                           responder, servers.htpasswd)
+    example = srv.conf.read_text()
+    basics = harness.lighttpd_basics(srv.port, srv.dir)
+    assert example.startswith(basics)
+    (srv.dir / "50-sse-outbox.conf").write_text(example[len(basics):])
+    text = open(DEBIAN_LIGHTTPD).read()
+    # Only where this copy runs: its port, logs and files.
+    text = harness.replace_once(text, {
+        "server.port                 = 80":
+            f"server.port                 = {srv.port}",
+        '"/run/lighttpd.pid"': f'"{srv.dir}/lighttpd.pid"',
+        '"/var/log/lighttpd/error.log"': f'"{srv.errorlog}"',
+        '"/var/www/html"': f'"{srv.dir}/htdocs"',
+        'include "/etc/lighttpd/conf-enabled/*.conf"':
+            "".join(f'include "{DEBIAN_AVAILABLE}/{name}"\n' for name in
+                    ("05-auth.conf", "10-fastcgi.conf",
+                     "15-fastcgi-php.conf")) +
+            f'include "{srv.dir}/50-sse-outbox.conf"',
+    }, DEBIAN_LIGHTTPD)
+    srv.conf.write_text(text)
+    (srv.dir / "htdocs" / "hello.php").write_text(
+        "<?php echo 'php ' . (6 * 7);\n")
+    servers._start(srv)
+    seed(srv)
+    status, rows = read_rows(srv, basic("alice", harness.USERS["alice"]))
+    assert (status, rows) == (200, ["alice-row"])
+    assert read_rows(srv, FORGED)[0] == 401
+    r = sseclient.request(srv.url(path="/hello.php"))
+    assert r.status == 200 and b"php 42" in bytes(r.raw), r.describe()
+
+
+def test_lighttpd_example_assigns_nothing_twice():
+    """Every array the example gives lighttpd is added to (+=), so a
+    lighttpd.conf that already has one (PHP's fastcgi.server, another
+    site's auth.require) keeps it."""
+    text = harness.LIGHTTPD_EXAMPLE.read_text()
+    for name in ("fastcgi.server", "auth.require", "alias.url",
+                 "server.modules"):
+        for m in re.finditer(rf"^#?\s*{re.escape(name)}\s*(\S+)", text,
+                             re.M):
+            assert m.group(1) == "+=", (name, m.group(0))
