@@ -57,7 +57,7 @@ doctor_cred_read_file(const char *what, const char *path, char *buf,
 	/* One line: a second one is a mistake (two passwords?), not a
 	 * choice to make here. */
 	if (buf[len + strspn(buf + len, "\r\n")] != '\0' ||
-	    memchr(buf, '\0', (size_t)n) != buf + n) {
+	    memchr(buf, '\0', (size_t)n) != NULL) {
 		explicit_bzero(buf, size);
 		snprintf(err, errlen, "%s %.200s: must hold one line", what,
 		    path);

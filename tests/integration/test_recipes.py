@@ -226,3 +226,188 @@ def test_lighttpd_example_assigns_nothing_twice():
         for m in re.finditer(rf"^#?\s*{re.escape(name)}\s*(\S+)", text,
                              re.M):
             assert m.group(1) == "+=", (name, m.group(0))
+
+
+# ---- --listen on TCP with remote-user ----
+
+def run_responder(responder, args, env, timeout=10):
+    p = subprocess.run([responder, *args], env={"PATH": "/usr/bin:/bin",
+                                                 **env},
+                       capture_output=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
+def test_remote_user_refuses_tcp_listen(base_dir, responder):
+    d = harness.make_dir(base_dir / f"tcp-{time.monotonic_ns()}")
+    db = harness.make_db(d / "app.db")
+    port = harness.free_port()
+    env = {"SSE_DB": str(db), "SSE_AUTH": "remote-user"}
+    for args, extra in (([f"--listen=127.0.0.1:{port}"], {}),
+                        ([], {"SSE_LISTEN": f"127.0.0.1:{port}"}),
+                        (["--listen", f"localhost:{port}"], {})):
+        rc, out = run_responder(responder, args, {**env, **extra})
+        assert rc == 1, out
+        assert "SSE_TRUST_TCP" in out and "unix socket" in out, out
+        # --check says the same.
+        rc, out = run_responder(responder, args + ["--check"],
+                                {**env, **extra})
+        assert rc == 1 and "SSE_TRUST_TCP" in out, out
+    # Declared private: it serves.
+    lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
+                           env={"SSE_TRUST_TCP": "1"})
+    lst.start()
+    lst.stop()
+    # A unix socket needs no such word; nor does jwt on TCP.
+    harness.Listener(d, db, responder, str(d / "sse.sock")).start().stop()
+    lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
+                           auth="jwt", env={"SSE_JWT_SECRET": SECRET})
+    lst.start()
+    lst.stop()
+    rc, out = run_responder(responder, ["--check"], {
+        **env, "SSE_LISTEN": f"127.0.0.1:{port}", "SSE_TRUST_TCP": "2"})
+    assert rc == 1 and "SSE_TRUST_TCP" in out, out
+
+
+# ---- ?stats only at the responder's own path ----
+
+def stats_get(srv, target, source="127.0.0.1", user=None):
+    headers = basic(user, harness.USERS[user]) if user else None
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10,
+                                      source_address=(source, 0))
+    try:
+        conn.request("GET", target, headers=headers or {})
+        r = conn.getresponse()
+        ctype = r.getheader("content-type", "")
+        body = b"" if ctype.startswith("text/event-stream") else r.read()
+        return r.status, ctype, body.decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+BYPASSES = ("/events/?stats", "/events/x?stats", "/eventsX?stats")
+
+
+def test_lighttpd_stats_bypasses(servers):
+    """lighttpd hands /events/, /events/x and /eventsX to the program of
+    "/events" (a prefix): from another address none of them gives the
+    metrics, and even where the address is allowed only /events?stats
+    itself answers them."""
+    srv = servers.lighttpd(env={"SSE_STATS": "1"})
+    status, ctype, body = stats_get(srv, "/events?stats", user="alice")
+    assert status == 200 and "sse_outbox_open_streams" in body
+    for target in ("/events?stats",) + BYPASSES:
+        for user in ("alice", None):
+            status, ctype, body = stats_get(srv, target, "127.0.0.2", user)
+            assert status in (401, 403, 404), (target, status, body)
+            assert "sse_outbox_" not in body, target
+    # Allowed address, extra path: a stream request, never the metrics.
+    for target in BYPASSES[:2]:
+        status, ctype, body = stats_get(srv, target, user="alice")
+        assert "sse_outbox_" not in body, target
+        assert not ctype.startswith("text/plain; version"), target
+
+
+def test_apache_stats_extra_path(servers):
+    srv = servers.apache(env={"SSE_STATS": "1"})
+    status, ctype, body = stats_get(srv, "/events?stats", user="bob")
+    assert status == 200 and "sse_outbox_open_streams" in body
+    for target in BYPASSES:
+        status, ctype, body = stats_get(srv, target, "127.0.0.2", "bob")
+        assert "sse_outbox_" not in body, target
+        status, ctype, body = stats_get(srv, target, user="bob")
+        assert "sse_outbox_" not in body, target
+
+
+# ---- doctor: the credential off the command line ----
+
+def doctor(responder, *args, env=None, stdin=None):
+    p = subprocess.run([responder, "doctor", *args], capture_output=True,
+                       timeout=60, input=stdin,
+                       env={"PATH": "/usr/bin:/bin", **(env or {})})
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def test_doctor_credentials_from_file_and_environment(servers, responder,
+                                                      tmp_path):
+    srv = servers.lighttpd(heartbeat=30)
+    good = f"alice:{harness.USERS['alice']}"
+    f = tmp_path / "basic"
+    f.write_text(good + "\n")
+    for args, env, stdin in ((["--basic-file", str(f)], None, None),
+                             (["--basic-file", "-"], None, good.encode()),
+                             ([], {"SSE_DOCTOR_BASIC": good}, None)):
+        rc, out, err = doctor(responder, srv.url(), *args, env=env,
+                              stdin=stdin)
+        assert rc == 0, (args, out, err)
+        assert "(Basic auth as alice)" in out and "verdict: streaming" in out
+        assert harness.USERS["alice"] not in out + err
+    # An option on the command line wins over the environment.
+    rc, out, err = doctor(responder, srv.url(), "--basic-file", str(f),
+                          env={"SSE_DOCTOR_BASIC": "alice:wrong"})
+    assert rc == 0, out + err
+    rc, out, err = doctor(responder, srv.url(),
+                          env={"SSE_DOCTOR_BASIC": "alice:wrong"})
+    assert rc == 2 and "401" in err and "wrong" not in out + err
+
+    jwt = servers.lighttpd(jwt_secret=SECRET, heartbeat=30)
+    token = token_for(responder, "alice")
+    tf = tmp_path / "token"
+    tf.write_text(token + "\r\n")
+    for args, env in ((["--token-file", str(tf)], None),
+                      ([], {"SSE_DOCTOR_TOKEN": token})):
+        rc, out, err = doctor(responder, jwt.url(), *args, env=env)
+        assert rc == 0, (args, out, err)
+        assert "(Bearer token)" in out and token not in out + err
+
+    # Mistakes are named, never guessed.
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    two = tmp_path / "two"
+    two.write_text("alice:a\nbob:b\n")
+    for args, env, message in (
+            (["--basic-file", str(tmp_path / "nope")], None,
+             "No such file"),
+            (["--basic-file", str(empty)], None, "is empty"),
+            (["--basic-file", str(two)], None, "must hold one line"),
+            (["--basic-file", str(f), "--token", "t"], None, "give one of"),
+            ([], {"SSE_DOCTOR_BASIC": "a:b", "SSE_DOCTOR_TOKEN": "t"},
+             "both set")):
+        rc, out, err = doctor(responder, srv.url(), *args, env=env)
+        assert rc == 2 and message in err, (args, out, err)
+        assert "bob:b" not in err
+
+
+# ---- a database directory the web server's user cannot write ----
+
+def test_unwritable_database_directory_named(servers, responder, base_dir):
+    d = base_dir / f"ro-{time.monotonic_ns()}"
+    d.mkdir()
+    db = harness.make_db(d / "app.db")          # 0666, like a user's
+    os.chmod(d, 0o755)                          # root's, not www-data's
+    srv = servers.lighttpd(db=db)
+    mark = srv.logs.mark()
+    status, rows = read_rows(srv, basic("alice", harness.USERS["alice"]))
+    assert status == 503
+    want = (f"the directory {d} must be writable by www-data",
+            f"chgrp www-data {d} {db}", f"chmod g+rwxs {d}")
+    found = srv.logs.wait_for(re.escape(want[0]), mark, timeout=10)
+    assert found
+    log = srv.logs.since(mark)
+    for w in want:
+        assert w in log, (w, log[-2000:])
+    p = subprocess.run(["/usr/sbin/runuser", "-u", "www-data", "--",
+                        responder, "--check"],
+                       env={"PATH": "/usr/bin:/bin", "SSE_DB": str(db),
+                            "SSE_AUTH": "remote-user"},
+                       capture_output=True, timeout=30)
+    out = p.stdout.decode() + p.stderr.decode()
+    assert p.returncode == 1, out
+    for w in want:
+        assert w in out, (w, out)
+    # Fixed as it says: served.
+    os.chown(d, 0, harness.pwd.getpwnam("www-data").pw_gid)
+    os.chmod(d, 0o2775)
+    status, rows = read_rows(srv, basic("alice", harness.USERS["alice"]))
+    assert status == 200
