@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -288,6 +289,22 @@ main_check_listen(const struct config *cfg, const char *addr, char *err,
 	    "socket (mode 0660, e.g. --listen /run/sse-outbox/sse.sock), or "
 	    "set SSE_TRUST_TCP=1 if nothing else can reach this port", addr);
 	return -1;
+}
+
+/*
+ * The listening socket handed over on descriptor 0 (systemd socket
+ * activation, spawn-fcgi, lighttpd bin-path): a TCP one is as open to
+ * every local process as a TCP --listen.
+ */
+static int
+main_fd0_is_tcp(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(0, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
 }
 
 /* Print every problem with the configuration and the database. */
@@ -614,6 +631,18 @@ main(int argc, char **argv)
 			rc = server_run_fastcgi(&cfg, fd);
 		}
 	} else if (server_fd0_is_fastcgi()) {
+		if (cfg.auth == AUTH_REMOTE_USER && !cfg.trust_tcp &&
+		    main_fd0_is_tcp()) {
+			log_errorx("configuration: SSE_TRUST_TCP: the FastCGI "
+			    "socket on descriptor 0 is a TCP port and "
+			    "SSE_AUTH=remote-user believes any REMOTE_USER "
+			    "it is sent: every local user could read anyone's "
+			    "events. Hand over a unix socket (mode 0660), or "
+			    "set SSE_TRUST_TCP=1 if nothing else can reach "
+			    "this port");
+			config_free(&cfg);
+			return 1;
+		}
 		rc = server_run_fastcgi(&cfg, 0);
 	} else {
 		rc = server_run_cgi(&cfg);

@@ -411,3 +411,115 @@ def test_unwritable_database_directory_named(servers, responder, base_dir):
     os.chmod(d, 0o2775)
     status, rows = read_rows(srv, basic("alice", harness.USERS["alice"]))
     assert status == 200
+
+
+# ---- systemd units (examples/systemd/) ----
+
+SYSTEMD_DIR = harness.ROOT / "examples" / "systemd"
+SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze"
+UNITS = ("sse-outbox.socket", "sse-outbox.service",
+         "sse-outbox-listen.service")
+
+
+def test_systemd_units_verify(tmp_path, responder):
+    """systemd-analyze verify accepts the units as shipped (the binary
+    path pointed at the one under test, the man page of Documentation=
+    where man finds it) and says nothing at all: a misspelt value is
+    only a warning to it, so any output fails."""
+    if not os.access(SYSTEMD_ANALYZE, os.X_OK):
+        pytest.skip(f"{SYSTEMD_ANALYZE} is missing (package systemd)")
+    man = tmp_path / "man" / "man1"
+    man.mkdir(parents=True)
+    (man / "sse-outbox.1").write_bytes(
+        (harness.ROOT / "sse-outbox.1").read_bytes())
+    for name in UNITS:
+        text = (SYSTEMD_DIR / name).read_text()
+        assert name.endswith(".socket") or \
+            "ExecStart=/usr/local/bin/sse-outbox" in text
+        (tmp_path / name).write_text(
+            text.replace("/usr/local/bin/sse-outbox", responder))
+    p = subprocess.run([SYSTEMD_ANALYZE, "verify",
+                        *[str(tmp_path / n) for n in UNITS]],
+                       capture_output=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin",
+                            "MANPATH": str(tmp_path / "man")})
+    out = p.stdout.decode() + p.stderr.decode()
+    assert p.returncode == 0 and out.strip() == "", out
+
+
+def unit_settings(name):
+    """{key: [values]} of a unit file."""
+    out = {}
+    for line in (SYSTEMD_DIR / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            k, v = line.split("=", 1)
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def test_systemd_units_keep_the_socket_private():
+    sock = unit_settings("sse-outbox.socket")
+    assert sock["ListenStream"] == ["/run/sse-outbox/sse.sock"]
+    assert sock["SocketMode"] == ["0660"]
+    assert sock["SocketGroup"] == ["www-data"]
+    svc = unit_settings("sse-outbox.service")
+    assert svc["StandardInput"] == ["socket"]
+    assert svc["User"] == ["www-data"] and svc["Restart"] == ["on-failure"]
+    assert svc["UMask"] == ["0007"]
+    listen = unit_settings("sse-outbox-listen.service")
+    # 0777 & ~0117: the socket --listen creates is 0660.
+    assert listen["UMask"] == ["0117"]
+    assert listen["ExecStart"][0].endswith(
+        "--listen /run/sse-outbox/sse.sock")
+
+
+def start_on_fd0(responder, sock, env, user=None):
+    """As systemd's StandardInput=socket (or spawn-fcgi) would: the
+    listening socket on descriptor 0."""
+    return subprocess.Popen([responder], stdin=sock.fileno(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, user=user,
+                            env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_socket_activation(base_dir, responder):
+    """The units' way: a unix socket, mode 0660 group www-data, on
+    descriptor 0 of a www-data process; it serves. A TCP socket there
+    with remote-user is refused like a TCP --listen."""
+    import socket as socketlib
+
+    import fcgiclient
+    d = harness.make_dir(base_dir / f"sockact-{time.monotonic_ns()}")
+    db = harness.make_db(d / "app.db")
+    env = {"SSE_DB": str(db), "SSE_AUTH": "remote-user",
+           "SSE_HEARTBEAT": "30"}
+    path = str(d / "sse.sock")
+    lsock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    lsock.bind(path)
+    os.chown(path, 0, harness.pwd.getpwnam("www-data").pw_gid)
+    os.chmod(path, 0o660)
+    lsock.listen(16)
+    p = start_on_fd0(responder, lsock, env, user="www-data")
+    lsock.close()
+    try:
+        harness.produce_ids(db, ("alice", "m", "hello"))
+        s, resp = fcgiclient.ask(
+            path, fcgiclient.get_params("lastEventId=0",
+                                        REMOTE_USER="alice"),
+            until=lambda r: b"hello" in r.stdout)
+        s.close()
+        assert resp.status == 200 and b"data: hello" in resp.body, \
+            resp.stdout
+    finally:
+        harness.terminate(p.pid, popen=p)
+    assert p.returncode == 0, p.stderr.read().decode()
+
+    tsock = socketlib.socket()
+    tsock.bind(("127.0.0.1", 0))
+    tsock.listen(4)
+    p = start_on_fd0(responder, tsock, env)
+    try:
+        _, err = p.communicate(timeout=15)
+    finally:
+        tsock.close()
+    assert p.returncode == 1 and b"SSE_TRUST_TCP" in err, err
