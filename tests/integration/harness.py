@@ -1031,9 +1031,12 @@ class Nginx(Server):
         if section != "basic":
             del values["auth_basic_user_file"]
         text = render_nginx(text, {**values, **(extra_values or {})})
-        text = replace_once(text, {"location /events {":
-                                   f"location {self.path} {{"},
-                            NGINX_EXAMPLE.name)
+        text, n = re.subn(r"^(\s*)location /events \{",
+                          lambda m: f"{m.group(1)}location {self.path} {{",
+                          text, flags=re.M)
+        if n != 1:
+            fail(f"{NGINX_EXAMPLE.name}: expected one 'location /events "
+                 f"{{' line, found {n}")
         # Test-only additions go inside the http block.
         text = text.replace("\nhttp {\n", "\nhttp {\n" + extra + "\n", 1)
         self.conf.write_text(text)
