@@ -24,7 +24,7 @@ struct config {
 	long max_stream;	/* SSE_MAX_STREAM, seconds, 0 = never */
 	long max_streams;	/* SSE_MAX_STREAMS, per process */
 	char *listen;		/* SSE_LISTEN: host:port or unix path */
-	long trust_tcp;		/* SSE_TRUST_TCP: 1 = remote-user on TCP */
+	long trust_tcp;		/* SSE_TRUST_TCP: remote-user on TCP */
 	long log_level;		/* SSE_LOG_LEVEL: 0 error .. 3 debug */
 	long max_per_user;	/* SSE_MAX_PER_USER, 0 = no limit */
 	char *cors_origins;	/* SSE_CORS_ORIGINS: allowed Origins */

@@ -19,8 +19,8 @@
 
 #define DOCTOR_USAGE "usage: sse-outbox doctor URL [--token TOKEN | " \
 	"--token-file FILE |\n" \
-	"                         --basic USER:PASSWORD | --basic-file FILE | " \
-	"--user USER]\n" \
+	"                         --basic USER:PASSWORD | " \
+	"--basic-file FILE | --user USER]\n" \
 	"                         [--timeout SECONDS]\n" \
 	"  (or SSE_DOCTOR_TOKEN / SSE_DOCTOR_BASIC in the environment, which " \
 	"keeps\n   the secret out of the process list; FILE - is standard " \
@@ -36,7 +36,7 @@ struct doctor_opts {
 	const char *token_file;	/* --token-file: the token's file */
 	const char *basic_file;	/* --basic-file: USER:PASSWORD's file */
 	long timeout;		/* seconds, whole exchange */
-	char secret[DOCTOR_CRED_SIZE];	/* a credential read from a file */
+	char secret[DOCTOR_CRED_SIZE];	/* a credential from a file */
 };
 
 /* The credential, as the report may name it (never the secret). */
