@@ -86,16 +86,38 @@ acceptor_on_wake(int sig)
 	(void)sig;
 }
 
+/*
+ * The value of parameter name: the LAST one sent, where FCGX_GetParam
+ * returns the first. nginx sends every fastcgi_param line, so
+ * `include fastcgi_params; fastcgi_param REMOTE_USER "";` arrives as
+ * REMOTE_USER=<whatever Basic header the client sent> followed by
+ * REMOTE_USER=; the later line is the one the configuration meant (and
+ * the one PHP-FPM uses). A client cannot add a later one: its headers
+ * arrive as HTTP_* only.
+ */
+static const char *
+acceptor_param(const char *name, char **envp)
+{
+	size_t len = strlen(name);
+	const char *found = NULL;
+
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			found = *envp + len + 1;
+	return found;
+}
+
 static void
 acceptor_read_params(struct request *r, char **envp)
 {
-	r->method = FCGX_GetParam("REQUEST_METHOD", envp);
-	r->query = FCGX_GetParam("QUERY_STRING", envp);
-	r->remote_user = FCGX_GetParam("REMOTE_USER", envp);
-	r->last_event_id = FCGX_GetParam("HTTP_LAST_EVENT_ID", envp);
-	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", envp);
-	r->cookie = FCGX_GetParam("HTTP_COOKIE", envp);
-	r->origin = FCGX_GetParam("HTTP_ORIGIN", envp);
+	r->method = acceptor_param("REQUEST_METHOD", envp);
+	r->query = acceptor_param("QUERY_STRING", envp);
+	r->remote_user = acceptor_param("REMOTE_USER", envp);
+	r->last_event_id = acceptor_param("HTTP_LAST_EVENT_ID", envp);
+	r->authorization = acceptor_param("HTTP_AUTHORIZATION", envp);
+	r->cookie = acceptor_param("HTTP_COOKIE", envp);
+	r->origin = acceptor_param("HTTP_ORIGIN", envp);
+	r->path_info = acceptor_param("PATH_INFO", envp);
 }
 
 /*

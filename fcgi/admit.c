@@ -61,12 +61,18 @@ admit_fail(struct admission *q, int status, int warn, const char *reason)
 	return -1;
 }
 
-/* Exactly "stats", so that the web server rules that restrict it
- * (README, Stats) can match it exactly too. */
+/*
+ * Exactly "stats", and only at the responder's own path (no PATH_INFO),
+ * so that the web server rules that restrict it (docs/security.md) can
+ * match it exactly too: lighttpd and Apache hand /events/x?stats to the
+ * program of /events with PATH_INFO "/x", past a rule written for
+ * /events.
+ */
 static int
 admit_is_stats(const struct admit *a, const struct request *r)
 {
 	return a->cfg->stats && r->query && strcmp(r->query, "stats") == 0 &&
+	    (!r->path_info || r->path_info[0] == '\0') &&
 	    request_method_of(r->method) != REQUEST_OTHER;
 }
 

@@ -48,6 +48,10 @@ static const struct config_param config_params[] = {
 	    1000000, "most streams one process serves at once" },
 	{ "SSE_LISTEN", CONFIG_STRING, OFF(listen), NULL, 0, 0,
 	    "host:port or unix socket path to listen on (like --listen)" },
+	{ "SSE_TRUST_TCP", CONFIG_LONG, OFF(trust_tcp), "0", 0, 1,
+	    "1 = accept SSE_AUTH=remote-user on a TCP --listen address: "
+	    "every local process can connect to it and name any user, so "
+	    "only where nothing else runs; prefer a unix socket" },
 	{ "SSE_LOG_LEVEL", CONFIG_LEVEL, OFF(log_level), "info", 0, 0,
 	    "error, warn, info or debug" },
 	{ "SSE_MAX_PER_USER", CONFIG_LONG, OFF(max_per_user), "0", 0,
@@ -410,6 +414,16 @@ config_load(struct config *cfg, config_getter get, void *ctx,
     char *err, size_t errlen)
 {
 	return config_load_from(cfg, get, ctx, NULL, err, errlen);
+}
+
+int
+config_listen_is_tcp(const char *addr)
+{
+	const char *colon = addr ? strchr(addr, ':') : NULL;
+
+	/* libfcgi's OS_CreateLocalIpcFd: TCP when atoi() of what follows
+	 * the first ':' is not 0, else the whole text is a socket path. */
+	return colon && strtol(colon + 1, NULL, 10) != 0;
 }
 
 int

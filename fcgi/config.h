@@ -24,6 +24,7 @@ struct config {
 	long max_stream;	/* SSE_MAX_STREAM, seconds, 0 = never */
 	long max_streams;	/* SSE_MAX_STREAMS, per process */
 	char *listen;		/* SSE_LISTEN: host:port or unix path */
+	long trust_tcp;		/* SSE_TRUST_TCP: remote-user on TCP */
 	long log_level;		/* SSE_LOG_LEVEL: 0 error .. 3 debug */
 	long max_per_user;	/* SSE_MAX_PER_USER, 0 = no limit */
 	char *cors_origins;	/* SSE_CORS_ORIGINS: allowed Origins */
@@ -55,6 +56,13 @@ typedef const char *(*config_getter)(void *ctx, const char *name);
 int config_load(struct config *cfg, config_getter get, void *ctx,
     char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * Is addr (a --listen value) a TCP address as libfcgi reads it, rather
+ * than a unix socket path? 1 or 0. A TCP port is open to every local
+ * user, who could then send any REMOTE_USER.
+ */
+int config_listen_is_tcp(const char *addr);
 
 /* Does get return a value for any setting of the table? 1 or 0. */
 int config_any_set(config_getter get, void *ctx);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,10 @@ main_usage(FILE *f)
 	    "buffered, 2 error\n"
 	    "  --timeout SECONDS  give up when no answer came within SECONDS "
 	    "(default 10, at most 300)\n"
+	    "  --token-file F, --basic-file F, or SSE_DOCTOR_TOKEN / "
+	    "SSE_DOCTOR_BASIC\n"
+	    "                  in the environment: the same, kept out of the "
+	    "process list\n"
 	    "\n"
 	    "Retention (run from cron as a user who may write SSE_DB):\n"
 	    "  prune --older-than SECONDS\n"
@@ -267,6 +272,42 @@ main_add_error(char *errs, size_t size, int nerrors, const char *line)
 		return;
 	snprintf(errs + used, size - used, "%s%s", nerrors > 0 ? "\n" : "",
 	    line);
+}
+
+/*
+ * remote-user trusts whoever connects to say who the user is: on a TCP
+ * port that is every local process. Refuse it there unless SSE_TRUST_TCP
+ * says the port is private. Returns 0, or -1 with one line in err.
+ */
+static int
+main_check_listen(const struct config *cfg, const char *addr, char *err,
+    size_t errlen)
+{
+	if (!addr || cfg->auth != AUTH_REMOTE_USER || cfg->trust_tcp ||
+	    !config_listen_is_tcp(addr))
+		return 0;
+	snprintf(err, errlen, "SSE_TRUST_TCP: --listen %.200s is a TCP port "
+	    "and SSE_AUTH=remote-user believes any REMOTE_USER it is sent: "
+	    "every local user could read anyone's events. Listen on a unix "
+	    "socket (mode 0660, e.g. --listen /run/sse-outbox/sse.sock), or "
+	    "set SSE_TRUST_TCP=1 if nothing else can reach this port", addr);
+	return -1;
+}
+
+/*
+ * The listening socket handed over on descriptor 0 (systemd socket
+ * activation, spawn-fcgi, lighttpd bin-path): a TCP one is as open to
+ * every local process as a TCP --listen.
+ */
+static int
+main_fd0_is_tcp(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(0, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
 }
 
 /* Print every problem with the configuration and the database. */
@@ -530,6 +571,11 @@ main(int argc, char **argv)
 	} else {
 		nerrors = main_source_load(&src, &cfg, errs, sizeof(errs));
 	}
+	if (!listen_addr)
+		listen_addr = cfg.listen;
+	if (main_check_listen(&cfg, listen_addr, secret_err,
+	    sizeof(secret_err)) == -1)
+		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
 	if (cfg.auth == AUTH_JWT && cfg.jwt_secret_file &&
 	    main_load_secret(&cfg, cfg.jwt_secret_file, &loose, secret_err,
 	    sizeof(secret_err)) == -1)
@@ -572,8 +618,6 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (!listen_addr)
-		listen_addr = cfg.listen;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	/* Before libfcgi's own handlers can be installed. */
 	server_install_signals();
@@ -590,6 +634,18 @@ main(int argc, char **argv)
 			rc = server_run_fastcgi(&cfg, fd);
 		}
 	} else if (server_fd0_is_fastcgi()) {
+		if (cfg.auth == AUTH_REMOTE_USER && !cfg.trust_tcp &&
+		    main_fd0_is_tcp()) {
+			log_errorx("configuration: SSE_TRUST_TCP: the FastCGI "
+			    "socket on descriptor 0 is a TCP port and "
+			    "SSE_AUTH=remote-user believes any REMOTE_USER "
+			    "it is sent: every local user could read anyone's "
+			    "events. Hand over a unix socket (mode 0660), or "
+			    "set SSE_TRUST_TCP=1 if nothing else can reach "
+			    "this port");
+			config_free(&cfg);
+			return 1;
+		}
 		rc = server_run_fastcgi(&cfg, 0);
 	} else {
 		rc = server_run_cgi(&cfg);

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <sqlite3.h>
@@ -295,6 +299,50 @@ outbox_note_file(struct outbox_sqlite *ob, int which, const char *path, char *er
 	return 0;
 }
 
+/*
+ * SQLite says "attempt to write a readonly database" or "unable to open
+ * database file" when a reader cannot create or write the -wal and -shm
+ * files beside the database (WAL mode needs them even to read). Say
+ * which directory this user must be able to write, and how, after
+ * SQLite's own words in err.
+ */
+static void
+outbox_explain_access(const char *path, char *err, size_t errlen)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	struct group *gr = getgrgid(getegid());
+	char user[64];
+	char group[64];
+	char *copy;
+	char *dir;
+	size_t used = strlen(err);
+
+	if (!strstr(err, "readonly") && !strstr(err, "unable to open"))
+		return;
+	copy = strdup(path);
+	if (!copy)
+		return;
+	dir = dirname(copy);
+	snprintf(user, sizeof(user), "%s", pw ? pw->pw_name : "?");
+	snprintf(group, sizeof(group), "%s", gr ? gr->gr_name : "?");
+	if (!pw)
+		snprintf(user, sizeof(user), "uid %ld", (long)geteuid());
+	if (!gr)
+		snprintf(group, sizeof(group), "%ld", (long)getegid());
+	if (access(dir, W_OK | X_OK) == -1)
+		snprintf(err + used, errlen - used, ": the directory %s must "
+		    "be writable by %s (SQLite creates the -wal and -shm "
+		    "files there, even to read); fix: chgrp %s %s %s && "
+		    "chmod g+rwxs %s && chmod g+rw %s", dir, user, group, dir,
+		    path, dir, path);
+	else
+		snprintf(err + used, errlen - used, ": %s, %s-wal and "
+		    "%s-shm must be writable by %s; fix: chgrp %s %s* && "
+		    "chmod g+rw %s*", path, path, path, user, group, path,
+		    path);
+	free(copy);
+}
+
 /* outbox_open and outbox_open_nowait: 0, -1 or OUTBOX_AGAIN, with err. */
 static int
 outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
@@ -338,6 +386,7 @@ outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
 		else
 			snprintf(err, errlen, "cannot read database %s: %s",
 			    path, msg);
+		outbox_explain_access(path, err, errlen);
 		if (nowait && outbox_is_busy(rc))
 			ret = OUTBOX_AGAIN;
 		goto out;

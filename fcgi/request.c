@@ -15,6 +15,7 @@ const char *const request_param_names[] = {
 	"HTTP_AUTHORIZATION",
 	"HTTP_COOKIE",
 	"HTTP_ORIGIN",
+	"PATH_INFO",
 	NULL,
 };
 

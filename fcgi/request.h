@@ -28,6 +28,8 @@ struct request {
 	const char *authorization;	/* HTTP_AUTHORIZATION */
 	const char *cookie;		/* HTTP_COOKIE */
 	const char *origin;		/* HTTP_ORIGIN */
+	const char *path_info;		/* PATH_INFO: the path past the
+					   responder's own (for ?stats) */
 };
 
 /* What a request asks for once it is accepted. */

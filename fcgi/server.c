@@ -221,6 +221,7 @@ server_run_cgi(const struct config *cfg)
 	r.authorization = getenv("HTTP_AUTHORIZATION");
 	r.cookie = getenv("HTTP_COOKIE");
 	r.origin = getenv("HTTP_ORIGIN");
+	r.path_info = getenv("PATH_INFO");
 	/* The process only streams from here on: no connection kept. */
 	adm.keep_store = 0;
 	streaming = admit_request(&adm, &r, &tr, SERVER_CGI_PADDING);

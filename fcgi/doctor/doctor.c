@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "body.h"
+#include "cred.h"
 #include "err.h"
 #include "head.h"
 #include "http.h"
@@ -17,8 +18,13 @@
 #include "verdict.h"
 
 #define DOCTOR_USAGE "usage: sse-outbox doctor URL [--token TOKEN | " \
-	"--user USER | --basic USER:PASSWORD]\n" \
-	"                         [--timeout SECONDS]\n"
+	"--token-file FILE |\n" \
+	"                         --basic USER:PASSWORD | " \
+	"--basic-file FILE | --user USER]\n" \
+	"                         [--timeout SECONDS]\n" \
+	"  (or SSE_DOCTOR_TOKEN / SSE_DOCTOR_BASIC in the environment, which " \
+	"keeps\n   the secret out of the process list; FILE - is standard " \
+	"input)\n"
 #define DOCTOR_TIMEOUT 10	/* default --timeout, seconds */
 #define DOCTOR_TIMEOUT_MAX 300
 
@@ -27,7 +33,10 @@ struct doctor_opts {
 	const char *token;	/* --token: Authorization: Bearer */
 	const char *user;	/* --user: ?user= (SSE_AUTH=query) */
 	const char *basic;	/* --basic USER:PASSWORD */
+	const char *token_file;	/* --token-file: the token's file */
+	const char *basic_file;	/* --basic-file: USER:PASSWORD's file */
 	long timeout;		/* seconds, whole exchange */
+	char secret[DOCTOR_CRED_SIZE];	/* a credential from a file */
 };
 
 /* The credential, as the report may name it (never the secret). */
@@ -53,6 +62,46 @@ doctor_describe_credential(const struct doctor_opts *o, char *out,
 	}
 }
 
+/*
+ * A secret on the command line is in the process list for every local
+ * user to read: take it from a file or the environment instead, when
+ * given there. An option on the command line wins over the environment.
+ */
+static int
+doctor_take_secret(struct doctor_opts *o)
+{
+	char err[DOCTOR_ERR_LEN];
+	const char *env_token = getenv("SSE_DOCTOR_TOKEN");
+	const char *env_basic = getenv("SSE_DOCTOR_BASIC");
+	const char *file = o->token_file ? o->token_file : o->basic_file;
+
+	if (file) {
+		if (doctor_cred_read_file(o->token_file ? "--token-file" :
+		    "--basic-file", file, o->secret, sizeof(o->secret), err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "sse-outbox doctor: %s\n", err);
+			return -1;
+		}
+		if (o->token_file)
+			o->token = o->secret;
+		else
+			o->basic = o->secret;
+		return 0;
+	}
+	if (o->token || o->basic || o->user)
+		return 0;
+	if (env_token && *env_token && env_basic && *env_basic) {
+		fprintf(stderr, "sse-outbox doctor: SSE_DOCTOR_TOKEN and "
+		    "SSE_DOCTOR_BASIC are both set: unset one\n");
+		return -1;
+	}
+	if (env_token && *env_token)
+		o->token = env_token;
+	else if (env_basic && *env_basic)
+		o->basic = env_basic;
+	return 0;
+}
+
 static int
 doctor_parse_args(int argc, char **argv, struct doctor_opts *o)
 {
@@ -71,6 +120,10 @@ doctor_parse_args(int argc, char **argv, struct doctor_opts *o)
 			slot = &o->user;
 		else if (strcmp(a, "--basic") == 0)
 			slot = &o->basic;
+		else if (strcmp(a, "--token-file") == 0)
+			slot = &o->token_file;
+		else if (strcmp(a, "--basic-file") == 0)
+			slot = &o->basic_file;
 		if (slot || strcmp(a, "--timeout") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "sse-outbox doctor: %s needs a "
@@ -103,28 +156,47 @@ doctor_parse_args(int argc, char **argv, struct doctor_opts *o)
 		fprintf(stderr, "%s", DOCTOR_USAGE);
 		return -1;
 	}
-	if (!!o->token + !!o->user + !!o->basic > 1) {
+	if (!!o->token + !!o->user + !!o->basic + !!o->token_file +
+	    !!o->basic_file > 1) {
 		fprintf(stderr, "sse-outbox doctor: give one of --token, "
-		    "--user and --basic\n");
+		    "--token-file, --user, --basic and --basic-file\n");
 		return -1;
 	}
+	if (doctor_take_secret(o) == -1)
+		return -1;
 	if ((o->token && strlen(o->token) > DOCTOR_AUTH_MAX) ||
 	    (o->basic && (strlen(o->basic) > DOCTOR_AUTH_MAX ||
 	    !strchr(o->basic, ':')))) {
-		fprintf(stderr, "sse-outbox doctor: --token or --basic "
+		fprintf(stderr, "sse-outbox doctor: the token or the Basic "
 		    "USER:PASSWORD is malformed or too long\n");
 		return -1;
 	}
 	return 0;
 }
 
+static int doctor_run(const struct doctor_opts *o);
+
 int
 doctor_main(int argc, char **argv)
+{
+	struct doctor_opts o;
+	int rc;
+
+	if (doctor_parse_args(argc, argv, &o) == -1) {
+		explicit_bzero(o.secret, sizeof(o.secret));
+		return 2;
+	}
+	rc = doctor_run(&o);
+	explicit_bzero(o.secret, sizeof(o.secret));
+	return rc;
+}
+
+static int
+doctor_run(const struct doctor_opts *o)
 {
 	char req[DOCTOR_HEAD_MAX];
 	char err[DOCTOR_ERR_LEN];
 	char cred[300];
-	struct doctor_opts o;
 	struct doctor_url u;
 	struct doctor_head h;
 	struct doctor_body b;
@@ -135,22 +207,20 @@ doctor_main(int argc, char **argv)
 	int fd;
 	int rc;
 
-	if (doctor_parse_args(argc, argv, &o) == -1)
-		return 2;
-	if (doctor_url_parse(o.url, &u, err, sizeof(err)) == -1 ||
-	    (o.user && doctor_url_add_param(&u, "user", o.user, err,
+	if (doctor_url_parse(o->url, &u, err, sizeof(err)) == -1 ||
+	    (o->user && doctor_url_add_param(&u, "user", o->user, err,
 	    sizeof(err)) == -1) ||
 	    doctor_url_add_param(&u, "probe", "1", err, sizeof(err)) == -1 ||
-	    doctor_http_request(&u, o.token, o.basic, req, sizeof(req), err,
+	    doctor_http_request(&u, o->token, o->basic, req, sizeof(req), err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "sse-outbox doctor: %s\n", err);
 		return 2;
 	}
-	doctor_describe_credential(&o, cred, sizeof(cred));
+	doctor_describe_credential(o, cred, sizeof(cred));
 	printf("sse-outbox doctor: GET http://%s%s (%s)\n", u.authority,
 	    u.target, cred);
 	fflush(stdout);
-	deadline = doctor_now() + (double)o.timeout;
+	deadline = doctor_now() + (double)o->timeout;
 	fd = doctor_http_connect(&u, deadline, err, sizeof(err));
 	if (fd == -1) {
 		fprintf(stderr, "sse-outbox doctor: %s\n", err);

@@ -688,16 +688,12 @@ class Lighttpd(Server):
         self.errorlog = self.dir / "error.log"
         listen_socket = self.dir / "listen.sock"
         self.vars = {
-            "sse_port": self.port,
             "sse_bin": bin_path,
             "sse_db": str(self.db),
             "sse_socket": str(self.dir / "sse.sock"),
             "sse_listen_socket": str(listen_socket),
             "sse_htpasswd": str(htpasswd),
             "sse_url": self.path,
-            "sse_log_dir": str(self.dir),
-            "sse_state_dir": str(self.dir),
-            "sse_docroot": str(self.dir / "htdocs"),
             "sse_auth": auth,
             "sse_heartbeat": str(heartbeat),
             "sse_retry": str(retry),
@@ -708,6 +704,9 @@ class Lighttpd(Server):
         text = replace_once(LIGHTTPD_EXAMPLE.read_text(), replace,
                             LIGHTTPD_EXAMPLE.name)
         text = render_lighttpd(text, self.vars)
+        # The example adds to a lighttpd.conf; these are the lines of
+        # one (as examples/lighttpd/standalone.conf has them).
+        text = lighttpd_basics(self.port, self.dir) + text
         if env and mode == "fastcgi-spawn":
             # Further responder variables (SSE_JWT_SECRET_FILE ...),
             # added to the example's bin-environment.
@@ -744,6 +743,20 @@ class Lighttpd(Server):
         self._wait_ready(r"serving FastCGI" if self.mode == "fastcgi-spawn"
                          else None)
         return self
+
+
+def lighttpd_basics(port, workdir):
+    """The settings of a lighttpd.conf that lighttpd-example.conf is
+    added to, for a server of the tests in workdir."""
+    workdir = Path(workdir)
+    return "".join(f"{k} = {lighttpd_literal(v)}\n" for k, v in (
+        ("server.port", port),
+        ("server.bind", "127.0.0.1"),
+        ("server.document-root", str(workdir / "htdocs")),
+        ("server.errorlog", str(workdir / "error.log")),
+        ("server.pid-file", str(workdir / "lighttpd-sse.pid")),
+        ("server.username", "www-data"),
+        ("server.groupname", "www-data"))) + "\n"
 
 
 def lighttpd_literal(value):
@@ -790,7 +803,20 @@ APACHE_MODS = [
     ("mime_module", "mod_mime.so"),
     ("alias_module", "mod_alias.so"),
     ("env_module", "mod_env.so"),
+    ("authz_host_module", "mod_authz_host.so"),
 ]
+
+# What `a2enmod` enables for each way (apache-example.conf loads no
+# module: it goes inside a <VirtualHost>).
+APACHE_MODE_MODS = {
+    "fcgid": [("fcgid_module", "mod_fcgid.so")],
+    "proxy-tcp": [("proxy_module", "mod_proxy.so"),
+                  ("proxy_fcgi_module", "mod_proxy_fcgi.so")],
+    "proxy-unix": [("proxy_module", "mod_proxy.so"),
+                   ("proxy_fcgi_module", "mod_proxy_fcgi.so")],
+    "cgi": [("cgid_module", "mod_cgid.so")],
+    "http2": [("http2_module", "mod_http2.so")],
+}
 
 APACHE_MODE_DEFINES = {
     "fcgid": "SSE_MODE_FCGID",
@@ -829,9 +855,13 @@ class Apache(Server):
                  retry=1500, max_stream=None, log_level="debug",
                  max_processes=None, extra="", mode="fcgid", http2=False,
                  silence_timeout=None, busy_timeout=None, timeout=None,
-                 env=None, replace=None):
+                 env=None, replace=None, jwt=None):
+        """jwt: the path of an HS256 key file: Define SSE_JWT (Basic
+        auth off, SSE_AUTH=jwt with that SSE_JWT_SECRET_FILE)."""
         super().__init__(workdir, db, bin_path)
         require_program(APACHE)
+        if jwt:
+            self.auth = "jwt"
         if mode not in APACHE_MODE_DEFINES:
             raise ValueError(mode)
         self.mode = mode
@@ -868,8 +898,9 @@ class Apache(Server):
         lines = apache_base_lines(self.dir, run, self.port, self.errorlog)
         if timeout is not None:
             lines.append(f"Timeout {timeout}")
-        lines += [f"LoadModule {m} {APACHE_MODULES}/{f}"
-                  for m, f in APACHE_MODS]
+        mods = APACHE_MODS + APACHE_MODE_MODS[mode] + \
+            (APACHE_MODE_MODS["http2"] if http2 else [])
+        lines += [f"LoadModule {m} {APACHE_MODULES}/{f}" for m, f in mods]
         lines += [
             "TypesConfig /etc/mime.types",
             f"DocumentRoot {self.dir}/htdocs",
@@ -891,6 +922,21 @@ class Apache(Server):
             example = self.dir / "apache-example.conf"
             example.write_text(replace_once(APACHE_EXAMPLE.read_text(),
                                             replace, APACHE_EXAMPLE.name))
+        if jwt:
+            lines.append("Define SSE_JWT")
+            lines.append(f"Define SSE_JWT_SECRET_FILE {jwt}")
+        # Server-level settings of the modules.
+        lines += [
+            "<IfModule fcgid_module>",
+            f"    FcgidIPCDir {ipc}",
+            f"    FcgidProcessTableFile {ipc}/shm",
+            "</IfModule>",
+            "<IfModule cgid_module>",
+            f"    ScriptSock {run}/cgisock",
+            "</IfModule>",
+        ]
+        # Inside a <VirtualHost>, where the example says it belongs.
+        lines.append(f"<VirtualHost 127.0.0.1:{self.port}>")
         lines.append(f"Include {example}")
         responder_env = {**sanitizer_env(), **(env or {})}
         if mode == "fcgid":
@@ -905,15 +951,6 @@ class Apache(Server):
             lines += [f'    SetEnv {k} "{v}"'
                       for k, v in responder_env.items()]
             lines.append("</Location>")
-        lines += [
-            "<IfModule fcgid_module>",
-            f"    FcgidIPCDir {ipc}",
-            f"    FcgidProcessTableFile {ipc}/shm",
-            "</IfModule>",
-            "<IfModule cgid_module>",
-            f"    ScriptSock {run}/cgisock",
-            "</IfModule>",
-        ]
         if mode == "fcgid":
             # Test only: the same program without authentication, so
             # the responder's own 401 (no REMOTE_USER) can be seen
@@ -926,14 +963,20 @@ class Apache(Server):
                 "    Require all granted",
                 "</Location>",
             ]
+        lines.append("</VirtualHost>")
         self.conf.write_text("\n".join(lines) + "\n" + extra + "\n")
         paths = [self.errorlog, self.stderr_path]
         if mode.startswith("proxy-"):
             addr = listen_tcp if mode == "proxy-tcp" else listen_socket
+            listener_env = dict(env or {})
+            if mode == "proxy-tcp":
+                # As apache-example.conf tells the service to: a TCP
+                # port with remote-user must be declared private.
+                listener_env.setdefault("SSE_TRUST_TCP", "1")
             self.listener = Listener(
                 self.dir, self.db, bin_path, addr, heartbeat=heartbeat,
                 retry=retry, max_stream=max_stream or 0,
-                log_level=log_level, env=env)
+                log_level=log_level, env=listener_env)
             paths.append(self.listener.stderr_path)
         self.logs = Logs(*paths)
 
@@ -985,8 +1028,12 @@ class Nginx(Server):
 
     def __init__(self, workdir, db, bin_path, htpasswd, heartbeat=1,
                  retry=1500, max_stream=0, log_level="debug", extra="",
-                 read_timeout=None, replace=None, env=None):
+                 read_timeout=None, replace=None, env=None,
+                 section="basic", extra_values=None, auth="remote-user"):
         super().__init__(workdir, db, bin_path)
+        self.auth = auth
+        if section != "basic":
+            self.kind = f"nginx-{section}"
         self.conf = self.dir / "nginx.conf"
         self.errorlog = self.dir / "error.log"
         self.stderr_path = self.dir / "nginx.stderr"
@@ -998,18 +1045,29 @@ class Nginx(Server):
             "access_log": str(self.dir / "access.log"),
             "auth_basic_user_file": str(htpasswd),
             "fastcgi_pass": f"unix:{listen_socket}",
-            "location": self.path,
         }
         if read_timeout is not None:
             values["fastcgi_read_timeout"] = read_timeout
         text = replace_once(NGINX_EXAMPLE.read_text(), replace,
                             NGINX_EXAMPLE.name)
-        text = render_nginx(text, values)
+        # One of the example's sections ([basic], [sso], [jwt]): who
+        # the user is.
+        text = select_sections(text, section, NGINX_EXAMPLE.name)
+        if section != "basic":
+            del values["auth_basic_user_file"]
+        text = render_nginx(text, {**values, **(extra_values or {})})
+        text, n = re.subn(r"^(\s*)location /events \{",
+                          lambda m: f"{m.group(1)}location {self.path} {{",
+                          text, flags=re.M)
+        if n != 1:
+            fail(f"{NGINX_EXAMPLE.name}: expected one 'location /events "
+                 f"{{' line, found {n}")
         # Test-only additions go inside the http block.
         text = text.replace("\nhttp {\n", "\nhttp {\n" + extra + "\n", 1)
         self.conf.write_text(text)
         self.listener = Listener(self.dir, self.db, bin_path,
-                                 str(listen_socket), heartbeat=heartbeat,
+                                 str(listen_socket), auth=auth,
+                                 heartbeat=heartbeat,
                                  retry=retry, max_stream=max_stream,
                                  log_level=log_level, env=env)
         self.logs = Logs(self.errorlog, self.stderr_path,

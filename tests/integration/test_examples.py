@@ -59,7 +59,10 @@ def test_apache_example_timeouts_fit_together():
     for env in ("SSE_DB", "SSE_AUTH", "SSE_HEARTBEAT", "SSE_MAX_STREAM"):
         assert re.search(rf"^FcgidInitialEnv {env} ", text, re.M), env
         assert re.search(rf"^\s*SetEnv {env} ", text, re.M), env  # CGI
-    assert re.search(r"^FcgidInitialEnv SSE_AUTH remote-user$", text, re.M)
+    assert re.search(r"^FcgidInitialEnv SSE_AUTH \$\{SSE_AUTH_MODE\}$",
+                     text, re.M)
+    assert re.search(r"<IfDefine !SSE_JWT>\s*Define SSE_AUTH_MODE "
+                     r"remote-user\s*</IfDefine>", text)
     # Every silence limit Apache applies to the responder is the same
     # one, and the proxies flush each packet.
     silence = int(d["SSE_SILENCE_TIMEOUT"])
@@ -78,44 +81,53 @@ def test_apache_example_timeouts_fit_together():
 @pytest.mark.parametrize("defines", [
     [], ["SSE_MODE_FCGID"], ["SSE_MODE_PROXY_TCP"], ["SSE_MODE_PROXY_UNIX"],
     ["SSE_MODE_CGI"], ["SSE_HTTP2"], ["SSE_MODE_PROXY_UNIX", "SSE_HTTP2"],
+    ["SSE_JWT"], ["SSE_JWT", "SSE_MODE_CGI"],
 ])
 def test_apache_example_is_valid_as_shipped(base_dir, defines):
-    """Each way, as a user picks it with -D: only the base modules
-    loaded (the example loads its way's module), nothing overridden."""
+    """Each way, as a user picks it with -D, included inside a
+    <VirtualHost> with the modules a2enmod enables for it, nothing
+    overridden."""
     harness.require_program(harness.APACHE)
+    mode = next((d for d in defines if d.startswith("SSE_MODE_")),
+                "SSE_MODE_FCGID")
+    key = {v: k for k, v in harness.APACHE_MODE_DEFINES.items()}[mode]
+    mods = harness.APACHE_MODS + harness.APACHE_MODE_MODS[key]
+    if "SSE_HTTP2" in defines:
+        mods = mods + harness.APACHE_MODE_MODS["http2"]
     conf = base_dir / f"apache-as-shipped-{'-'.join(defines)}.conf"
     lines = [f"ServerRoot {base_dir}", "ServerName 127.0.0.1",
              "Listen 127.0.0.1:1", "ErrorLog /dev/null"]
     lines += [f"LoadModule {m} {harness.APACHE_MODULES}/{f}"
-              for m, f in harness.APACHE_MODS]
-    lines.append(f"Include {harness.APACHE_EXAMPLE}")
+              for m, f in mods]
+    lines += ["<VirtualHost 127.0.0.1:1>",
+              f"Include {harness.APACHE_EXAMPLE}", "</VirtualHost>"]
     conf.write_text("\n".join(lines) + "\n")
-    args = [harness.APACHE, "-t", "-D", "DUMP_RUN_CFG", "-D",
-            "DUMP_MODULES", "-f", str(conf)]
+    args = [harness.APACHE, "-t", "-D", "DUMP_RUN_CFG", "-f", str(conf)]
     for d in defines:
         args += ["-D", d]
     p = subprocess.run(args, capture_output=True, timeout=30)
     out = p.stdout.decode() + p.stderr.decode()
     assert p.returncode == 0, out
     assert "Define: SSE_DB=/var/lib/myapp/app.db" in out, out
-    mode = next((d for d in defines if d.startswith("SSE_MODE_")),
-                "SSE_MODE_FCGID")
-    want = {"SSE_MODE_FCGID": "fcgid_module",
-            "SSE_MODE_PROXY_TCP": "proxy_fcgi_module",
-            "SSE_MODE_PROXY_UNIX": "proxy_fcgi_module",
-            "SSE_MODE_CGI": "cgid_module"}[mode]
-    assert f" {want} " in out, out
-    for other in {"fcgid_module", "proxy_fcgi_module", "cgid_module"} - \
-            {want}:
-        assert f" {other} " not in out, (other, out)
-    assert (" http2_module " in out) == ("SSE_HTTP2" in defines), out
+    assert ("Define: SSE_AUTH_MODE=jwt" in out) == ("SSE_JWT" in defines)
+
+
+def test_apache_example_refuses_server_level_modules():
+    """It loads no module itself (LoadModule is not allowed in a
+    <VirtualHost>), and names the Debian package of mod_fcgid."""
+    text = harness.APACHE_EXAMPLE.read_text()
+    assert not re.search(r"^\s*LoadModule", text, re.M)
+    assert "libapache2-mod-fcgid" in text
+    assert "<VirtualHost" in text
 
 
 def test_lighttpd_example_is_valid_as_shipped():
+    """As a user tries it: examples/lighttpd/standalone.conf, which
+    includes the example, run from the top of the repository."""
     harness.require_program(harness.LIGHTTPD)
     p = subprocess.run([harness.LIGHTTPD, "-tt", "-f",
-                        str(harness.LIGHTTPD_EXAMPLE)],
-                       capture_output=True, timeout=30)
+                        "examples/lighttpd/standalone.conf"],
+                       capture_output=True, timeout=30, cwd=harness.ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -126,7 +138,7 @@ def test_lighttpd_example_sections(base_dir, section):
     text = harness.select_sections(harness.LIGHTTPD_EXAMPLE.read_text(),
                                    section, "lighttpd-example.conf")
     conf = base_dir / f"lighttpd-{section}.conf"
-    conf.write_text(text)
+    conf.write_text(harness.lighttpd_basics(8080, base_dir) + text)
     p = subprocess.run([harness.LIGHTTPD, "-tt", "-f", str(conf)],
                        capture_output=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -170,7 +182,7 @@ def test_nginx_example(base_dir):
 def test_lighttpd_example_settings():
     text = harness.LIGHTTPD_EXAMPLE.read_text()
     v = dict(re.findall(r'^var\.(\w+)\s*=\s*"?([^"\s]*)"?', text, re.M))
-    for name in ("sse_port", "sse_bin", "sse_db", "sse_socket"):
+    for name in ("sse_bin", "sse_db", "sse_socket"):
         assert name in v, name
     # A heartbeat below lighttpd's silence limit (server.max-write-idle).
     assert int(v["sse_heartbeat"]) < 360

@@ -1,6 +1,6 @@
 """SSE_STATS=1: GET ?stats answers Prometheus text with this process's
 counters, which move as streams open and close, rows and heartbeats are
-sent and requests are refused. And the recipes of docs/stats.md that keep it to
+sent and requests are refused. And the README's recipes that keep it to
 local addresses, run in lighttpd, Apache and nginx as written there."""
 
 import base64
@@ -151,11 +151,11 @@ def test_stats_off_by_default(servers):
     assert "sse_outbox_" not in body
 
 
-# ---- the restrictions of docs/stats.md, as written there ----
+# ---- the README's restrictions (section "Stats"), as written there ----
 
 LIGHTTPD_RESTRICT = """
 server.modules += ( "mod_access" )
-$HTTP["url"] == "/events" {
+$HTTP["url"] =^ "/events" {
 	$HTTP["querystring"] == "stats" {
 		$HTTP["remoteip"] != "127.0.0.1" {
 			url.access-deny = ( "" )
@@ -177,26 +177,30 @@ APACHE_RESTRICT = """
 """
 
 NGINX_RESTRICT_HTTP = """
-	geo $sse_local { default 0; 127.0.0.1 1; ::1 1; }
-	map "$args:$sse_local" $sse_stats_denied { default 0; "stats:0" 1; }
+# in http { }
+geo $sse_local { default 0; 127.0.0.1 1; ::1 1; }
+map "$args:$sse_local" $sse_stats_denied { default 0; "stats:0" 1; }
 """
 NGINX_RESTRICT_LOCATION = """
-			if ($sse_stats_denied) { return 403; }
+# in location /events { }
+if ($sse_stats_denied) { return 403; }
 """
 
+DOCS = sorted((harness.ROOT / "docs").glob("*.md"))
 
-def readme_block(fence, must_contain):
-    """The documentation's fenced block of that language holding
-    must_contain (docs/stats.md, or the README): the tests run what the
-    documentation says."""
-    for page in [harness.ROOT / "docs" / "stats.md",
-                 harness.ROOT / "README.md"]:
-        text = page.read_text()
-        for block in re.findall(rf"```{fence}\n(.*?)```", text, re.S):
+
+def doc_blocks(fence, must_contain):
+    """Every fenced block of that language in docs/ holding
+    must_contain: the tests run what the docs say."""
+    found = []
+    for path in DOCS:
+        for block in re.findall(rf"^```{fence}\n(.*?)^```",
+                                path.read_text(), re.S | re.M):
             if must_contain in block:
-                return block
-    pytest.fail(f"docs/stats.md has no ```{fence} block with "
-                f"{must_contain!r}")
+                found.append((path.name, block))
+    if not found:
+        pytest.fail(f"docs/ has no ```{fence} block with {must_contain!r}")
+    return found
 
 
 def normalize(text):
@@ -204,16 +208,17 @@ def normalize(text):
             if line.strip() and not line.strip().startswith("#")]
 
 
-def test_readme_recipes_are_the_tested_ones():
-    """docs/stats.md shows exactly what these tests run."""
+def test_docs_recipes_are_the_tested_ones():
+    """Each copy of the Stats recipes in docs/ (security.md and the
+    server pages) is exactly what these tests run."""
     def same(fence, key, tested):
-        shown = normalize(readme_block(fence, key))
-        assert shown == normalize(tested), (fence, shown)
+        for name, block in doc_blocks(fence, key):
+            assert normalize(block) == normalize(tested), (name, block)
 
     same("lighttpd", '"querystring"', LIGHTTPD_RESTRICT)
     same("apache", "QUERY_STRING", APACHE_RESTRICT.split("</IfModule>")[1])
-    same("nginx", "sse_stats_denied",
-         NGINX_RESTRICT_HTTP + NGINX_RESTRICT_LOCATION)
+    same("nginx", "geo $sse_local", NGINX_RESTRICT_HTTP)
+    same("nginx", "if ($sse_stats_denied)", NGINX_RESTRICT_LOCATION)
 
 
 def check_restricted(srv, user, local_without_user):
@@ -237,7 +242,13 @@ def check_restricted(srv, user, local_without_user):
 
 
 def test_stats_restricted_in_lighttpd(servers):
-    srv = servers.lighttpd(env={"SSE_STATS": "1"}, extra=LIGHTTPD_RESTRICT)
+    """lighttpd-example.conf has the recipe itself (a second copy of the
+    same condition would be "Duplicate config variable")."""
+    example = normalize(harness.LIGHTTPD_EXAMPLE.read_text())
+    recipe = normalize(LIGHTTPD_RESTRICT)[2:]     # the inner conditions
+    assert any(example[i:i + len(recipe)] == recipe
+               for i in range(len(example))), recipe
+    srv = servers.lighttpd(env={"SSE_STATS": "1"})
     check_restricted(srv, "alice", 401)
 
 

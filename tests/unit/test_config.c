@@ -654,6 +654,33 @@ test_any_set(void **state)
 	assert_int_equal(config_any_set(vars_get, (void *)empty), 1);
 }
 
+/* --listen values as libfcgi reads them: TCP or a unix socket path. */
+static void
+test_listen_is_tcp(void **state)
+{
+	static const struct {
+		const char *addr;
+		int tcp;
+	} cases[] = {
+		{ "127.0.0.1:9000", 1 },
+		{ "localhost:9000", 1 },
+		{ ":9000", 1 },
+		{ "*:9000", 1 },
+		{ "[::1]:9000", 0 },	/* libfcgi: "[" is no port: a path */
+		{ "/run/sse-outbox/sse.sock", 0 },
+		{ "/tmp/odd:name.sock", 0 },
+		{ "host:0", 0 },
+		{ "", 0 },
+		{ NULL, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; cases[i].addr; i++)
+		assert_int_equal(config_listen_is_tcp(cases[i].addr),
+		    cases[i].tcp);
+	assert_int_equal(config_listen_is_tcp(NULL), 0);
+}
+
 int
 main(void)
 {
@@ -673,6 +700,7 @@ main(void)
 		cmocka_unit_test(test_file_binary_and_size),
 		cmocka_unit_test(test_file_same_checks),
 		cmocka_unit_test(test_any_set),
+		cmocka_unit_test(test_listen_is_tcp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
