@@ -356,3 +356,61 @@ def test_password_from_passfile(postgres, base_dir, responder):
     assert p.returncode != 0 and b"password authentication failed" in \
         p.stderr, p.stderr
     assert b"wrong-pw" not in p.stderr and b"sse:***@" in p.stderr
+
+
+def scan_reads(plan):
+    """Rows a plan's scan nodes read: returned (rows x loops) plus those
+    its filters removed."""
+    total = 0
+    for line in plan.splitlines():
+        m = re.search(r"Scan .*actual time=\S+ rows=(\d+) loops=(\d+)", line)
+        if m:
+            total += int(m.group(1)) * int(m.group(2))
+        m = re.search(r"Rows Removed by (?:Filter|Index Recheck): (\d+)",
+                      line)
+        if m:
+            total += int(m.group(1))
+    return total
+
+
+def test_catch_up_reads_one_batch_of_a_large_backlog(postgres, servers):
+    """A stream's catch-up reads only its batch through the (user_id, id)
+    index, not every row of the backlog (a sort or a filtered scan of
+    100,000 rows per batch). auto_explain logs each read's plan with
+    its actual row counts."""
+    db = postgres.new_db()
+    conn = postgres.connect(db)
+    try:
+        cur = conn.cursor()
+        # 100,000 rows for 5,000 users, 1 % broadcasts.
+        cur.execute("INSERT INTO outbox (user_id, data) SELECT CASE WHEN"
+                    " g % 100 = 0 THEN NULL ELSE (g % 5000)::text END,"
+                    " 'r' || g FROM generate_series(1, 100000) g")
+        cur.execute("ANALYZE outbox")
+        for setting in ("session_preload_libraries = 'auto_explain'",
+                        "auto_explain.log_min_duration = 0",
+                        "auto_explain.log_analyze = on",
+                        "auto_explain.log_timing = off"):
+            cur.execute(f"ALTER DATABASE {db} SET {setting}")
+    finally:
+        conn.close()
+    start = postgres.log.stat().st_size
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    # 20 rows of user 42 and 1,000 broadcasts: four batches per stream;
+    # three streams, so that the generic plan (after five runs) is used.
+    for _ in range(3):
+        with srv.open("42", last_event_id=0) as c:
+            assert c.wait(lambda: len(events_of(c)) >= 1020, 60), \
+                c.describe()
+            ids = [i for i, _ in events_of(c)]
+            assert len(ids) == 1020 and ids == sorted(ids)
+    with open(postgres.log, errors="replace") as f:
+        f.seek(start)
+        log = f.read()
+    # Each logged plan runs from "Query Text:" to the next log line.
+    plans = [p for p in re.split(r"\n(?=\S)", log)
+             if "Query Text:" in p and "user_id IS NULL" in p]
+    assert len(plans) >= 12, log[-3000:]
+    for plan in plans:
+        # Two parts (broadcasts, 42) of at most 256 rows, and a little.
+        assert scan_reads(plan) <= 2 * 256 + 2, plan
