@@ -94,6 +94,12 @@ outbox_close(struct outbox *ob)
 }
 
 int
+outbox_keep_between_requests(const struct outbox *ob)
+{
+	return ob->ops->keep_between_requests;
+}
+
+int
 outbox_max_id(struct outbox *ob, long long *id, char *err, size_t errlen)
 {
 	return ob->ops->max_id(ob, id, err, errlen);

@@ -115,6 +115,19 @@ int outbox_open_nowait(const char *path, struct outbox **ob, char *err,
 void outbox_close(struct outbox *ob);
 
 /*
+ * May a connection that admitted one request be kept for the next one
+ * (an acceptor thread's)? SQLite: no. It shares one mapping of the
+ * wal-index among a process's connections to a database, so an idle one
+ * kept here would hand the -shm of a deleted (operator-removed) -wal/-shm
+ * pair to the loop's reopened connection, which would then never see a
+ * commit again; opening a file costs little. PostgreSQL: yes. A new
+ * connection is a new server process and an authentication (milliseconds,
+ * more with TLS); a kept one that the server dropped meanwhile is
+ * reconnected by its next read.
+ */
+int outbox_keep_between_requests(const struct outbox *ob);
+
+/*
  * Every read below returns 0, -1 with err, or (on a connection from
  * outbox_open_nowait only) OUTBOX_AGAIN.
  */

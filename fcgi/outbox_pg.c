@@ -631,6 +631,7 @@ static const struct outbox_ops outbox_pg_ops = {
 	.history = outbox_pg_history,
 	.still_current = outbox_pg_still_current,
 	.data_version = outbox_pg_data_version,
+	.keep_between_requests = 1,
 };
 
 /* Run sql with $1 = arg (bigint); the first column of its row into out. */

@@ -112,7 +112,8 @@ server_listen(const char *addr, char *err, size_t errlen)
 }
 
 /* An acceptor thread's request: admit it with the thread's own database
- * connection, kept in *local between requests. */
+ * connection, kept in *local between requests where the store allows
+ * (outbox_keep_between_requests says why SQLite's is not). */
 static void
 server_serve(void *ctx, void **local, const struct request *r,
     const struct transport *tr)
@@ -120,15 +121,11 @@ server_serve(void *ctx, void **local, const struct request *r,
 	struct outbox *ob = *local;
 
 	(void)admit_request(ctx, r, tr, &ob, 0);
-	/*
-	 * Close it after each request: SQLite shares one mapping of the
-	 * wal-index among a process's connections to a database, so a
-	 * connection kept idle here would hand the -shm of a deleted
-	 * (operator-removed) -wal/-shm pair to the loop's reopened
-	 * connection, which would then never see a commit again.
-	 */
-	outbox_close(ob);
-	*local = NULL;
+	if (ob && !outbox_keep_between_requests(ob)) {
+		outbox_close(ob);
+		ob = NULL;
+	}
+	*local = ob;
 }
 
 static void

@@ -414,3 +414,50 @@ def test_catch_up_reads_one_batch_of_a_large_backlog(postgres, servers):
     for plan in plans:
         # Two parts (broadcasts, 42) of at most 256 rows, and a little.
         assert scan_reads(plan) <= 2 * 256 + 2, plan
+
+
+def test_admission_keeps_its_connection(postgres, servers):
+    """An acceptor thread keeps its PostgreSQL connection between
+    requests (SQLite's is closed after each, outbox.h says why): 40
+    requests open at most one connection per acceptor thread, not one
+    each. The mean admission time (request to headers) is reported."""
+    db = postgres.new_db()
+    c = postgres.connect()
+    try:
+        c.cursor().execute("ALTER SYSTEM SET log_connections = on")
+        c.cursor().execute("SELECT pg_reload_conf()")
+    finally:
+        c.close()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    # The loop's two connections are made when the first stream comes.
+    with srv.open("1") as first:
+        assert first.status == 200
+    time.sleep(0.5)
+    start = postgres.log.stat().st_size
+    took = []
+    try:
+        for i in range(40):
+            t0 = time.monotonic()
+            with srv.open(str(i)) as s:
+                took.append(time.monotonic() - t0)
+                assert s.status == 200, s.describe()
+    finally:
+        c = postgres.connect()
+        try:
+            c.cursor().execute("ALTER SYSTEM RESET log_connections")
+            c.cursor().execute("SELECT pg_reload_conf()")
+        finally:
+            c.close()
+    with open(postgres.log, errors="replace") as f:
+        f.seek(start)
+        log = f.read()
+    made = re.findall(rf"connection authorized: user=postgres "
+                      rf"database={db} application_name=sse-outbox\b", log)
+    took.sort()
+    harness.report(f"postgres admission: {len(made)} new connections for "
+                   f"40 requests; request to headers median "
+                   f"{took[len(took) // 2] * 1000:.1f} ms, mean "
+                   f"{sum(took) / len(took) * 1000:.1f} ms (lighttpd, "
+                   f"loaded machine)")
+    # ACCEPTOR_THREADS (4) threads, each keeping one.
+    assert len(made) <= 4, log[-3000:]
