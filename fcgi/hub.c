@@ -28,6 +28,7 @@
 #define HUB_SWEEP_FINE 0.05	/* ... when SSE_MAX_STREAM is set */
 #define HUB_END_GRACE 10.0	/* an ending stream may drain this long */
 #define HUB_BUSY_RETRY 0.002	/* the store was busy: try again after */
+#define HUB_RECONNECT 1.0	/* its server went away: read again after */
 /* Catch-up reads per turn: new rows and writes are never kept waiting
  * behind many streams' backlogs. */
 #define HUB_CATCHUP_PER_TURN 64
@@ -55,6 +56,7 @@ struct hub {
 	int look_now;			/* read them if the version moved */
 	int verify_now;			/* check the file is still ours */
 	double retry_at;		/* the store was busy: retry then */
+	int disconnected;		/* its server is away (logged once) */
 	long long data_version;
 	double next_sweep;
 };
@@ -233,6 +235,38 @@ hub_store(struct hub *hub, double now)
 	return ob;
 }
 
+/*
+ * A read failed because the store's server went away (a PostgreSQL
+ * restart or failover; outbox_disconnected): nothing was read and every
+ * position is still valid, so streams stay open, heartbeats go on, and
+ * the read is tried again later on the same handle, which connects
+ * again. Rows committed meanwhile are read then, from the positions.
+ * Returns 0 when the failure was something else.
+ */
+static int
+hub_store_disconnected(struct hub *hub, struct outbox *ob, const char *err,
+    double now)
+{
+	if (!outbox_disconnected(ob))
+		return 0;
+	if (!hub->disconnected)
+		log_warnx("%s; streams stay open, reading again every %.0f s",
+		    err, HUB_RECONNECT);
+	hub->disconnected = 1;
+	hub->retry_at = now + HUB_RECONNECT;
+	return 1;
+}
+
+static void
+hub_store_reconnected(struct hub *hub)
+{
+	if (!hub->disconnected)
+		return;
+	hub->disconnected = 0;
+	log_info("database readable again; streams go on from where they "
+	    "were");
+}
+
 /* The store was busy: nothing is lost, the work is tried again. */
 static void
 hub_store_busy(struct hub *hub, double now)
@@ -271,8 +305,10 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 
 	switch (deliver_live(&hub->deliver, ob, now, err, sizeof(err))) {
 	case DELIVER_DONE:
+		hub_store_reconnected(hub);
 		break;
 	case DELIVER_MORE:
+		hub_store_reconnected(hub);
 		hub->read_now = 1;	/* after other work */
 		break;
 	case DELIVER_AGAIN:
@@ -280,7 +316,10 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 		hub_store_busy(hub, now);
 		break;
 	case DELIVER_FAILED:
-		hub_store_failed(hub, err, "database error");
+		if (hub_store_disconnected(hub, ob, err, now))
+			hub->read_now = 1;
+		else
+			hub_store_failed(hub, err, "database error");
 		break;
 	}
 }
@@ -300,7 +339,8 @@ hub_catch_up(struct hub *hub, struct outbox *ob, double now)
 		return;
 	}
 	if (r == DELIVER_FAILED) {
-		hub_store_failed(hub, err, "database error");
+		if (!hub_store_disconnected(hub, ob, err, now))
+			hub_store_failed(hub, err, "database error");
 		return;
 	}
 	while (budget-- > 0 && (s = registry_next_catchup(hub->reg))) {
@@ -309,6 +349,11 @@ hub_catch_up(struct hub *hub, struct outbox *ob, double now)
 		if (r == DELIVER_AGAIN) {
 			registry_mark_catchup(hub->reg, s);
 			hub_store_busy(hub, now);
+			return;
+		}
+		if (r == DELIVER_FAILED &&
+		    hub_store_disconnected(hub, ob, err, now)) {
+			registry_mark_catchup(hub->reg, s);
 			return;
 		}
 		if (r == DELIVER_FAILED) {
@@ -380,10 +425,14 @@ hub_timeout(struct hub *hub, double now)
 	struct stream *oldest = registry_oldest(hub->reg);
 	double retry = conn_retry_at(hub->conn);
 
-	if (hub->retry_at > now)
-		return hub->retry_at - now;
-	if (hub->read_now || hub->look_now || registry_has_work(hub->reg))
+	if (hub->retry_at > now) {
+		/* The store's work waits; heartbeats and commits do not. */
+		if (hub->retry_at < next)
+			next = hub->retry_at;
+	} else if (hub->read_now || hub->look_now ||
+	    registry_has_work(hub->reg)) {
 		return 0;
+	}
 	if (oldest) {
 		double t = oldest->last_out + (double)hub->cfg->heartbeat;
 

@@ -94,6 +94,12 @@ outbox_close(struct outbox *ob)
 }
 
 int
+outbox_disconnected(const struct outbox *ob)
+{
+	return ob->ops->disconnected ? ob->ops->disconnected(ob) : 0;
+}
+
+int
 outbox_keep_between_requests(const struct outbox *ob)
 {
 	return ob->ops->keep_between_requests;

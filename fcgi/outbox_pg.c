@@ -623,6 +623,14 @@ outbox_pg_data_version(struct outbox *base, long long *version)
 	return outbox_pg_max_id(base, version, err, sizeof(err));
 }
 
+static int
+outbox_pg_disconnected(const struct outbox *base)
+{
+	const struct outbox_pg *ob = (const struct outbox_pg *)base;
+
+	return PQstatus(ob->pg) == CONNECTION_BAD;
+}
+
 static const struct outbox_ops outbox_pg_ops = {
 	.close = outbox_pg_close,
 	.max_id = outbox_pg_max_id,
@@ -631,6 +639,7 @@ static const struct outbox_ops outbox_pg_ops = {
 	.history = outbox_pg_history,
 	.still_current = outbox_pg_still_current,
 	.data_version = outbox_pg_data_version,
+	.disconnected = outbox_pg_disconnected,
 	.keep_between_requests = 1,
 };
 

@@ -461,3 +461,81 @@ def test_admission_keeps_its_connection(postgres, servers):
                    f"loaded machine)")
     # ACCEPTOR_THREADS (4) threads, each keeping one.
     assert len(made) <= 4, log[-3000:]
+
+
+def test_stream_stays_open_through_an_outage(postgres, servers):
+    """The server stops for a few seconds and comes back: the same
+    stream stays open, heartbeats go on during the outage, a new request
+    meanwhile gets 503, and the rows committed once it is back arrive
+    exactly once, in order."""
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    a = srv.open("42")
+    b = srv.open("7")
+    try:
+        postgres.produce(db, ("42", None, "before"))
+        wait_data(a, ["before"])
+        postgres.stop_fast()
+        down = time.time()
+        try:
+            r = srv.request("42", timeout=30)
+            assert r.status == 503, r.describe()
+            harness.assert_retry_after(r.headers)
+            time.sleep(3)
+        finally:
+            postgres.start()
+        up = time.time()
+        assert not a.ended and not b.ended, a.describe()
+        beats = [c for c in a.comments if down <= c.time <= up]
+        assert len(beats) >= 2, a.describe()
+        want = []
+        for i in range(4):
+            postgres.produce(db, ("42", None, f"after-{i}"),
+                             (None, None, f"all-{i}"))
+            want += [f"after-{i}", f"all-{i}"]
+        got = wait_data(a, ["before"] + want, timeout=30)
+        assert [i for i, _ in got] == sorted(set(i for i, _ in got))
+        wait_data(b, [w for w in want if w.startswith("all")], timeout=30)
+        assert a.no_more_events(len(a.events), settle=0.5)
+        assert not a.ended and not b.ended
+    finally:
+        a.close()
+        b.close()
+
+
+def test_stream_stays_open_while_reads_fail(postgres, servers):
+    """The data connection is cut and cannot come back at once (the
+    database refuses connections) while LISTEN still holds: a commit's
+    read fails, and the streams stay open instead of ending; once
+    connections are allowed again the row arrives, once."""
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    mark = srv.logs.mark()
+    a = srv.open("42")
+    producer = postgres.connect(db)     # opened before the door shuts
+    admin = postgres.connect()
+    try:
+        postgres.produce(db, ("42", None, "before"))
+        wait_data(a, ["before"])
+        cur = admin.cursor()
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        cur.execute("SELECT pg_terminate_backend(pid) FROM "
+                    "pg_stat_activity WHERE datname = %s AND "
+                    "application_name = 'sse-outbox'", (db,))
+        producer.cursor().execute("INSERT INTO outbox (user_id, data) "
+                                  "VALUES ('42', 'during')")
+        assert srv.logs.wait_for("streams stay open", mark=mark,
+                                 timeout=20), srv.logs.since(mark)
+        time.sleep(1.5)
+        assert not a.ended, a.describe()
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        wait_data(a, ["before", "during"], timeout=20)
+        assert a.no_more_events(len(a.events), settle=0.5)
+        assert not a.ended
+        assert srv.logs.wait_for("database readable again", mark=mark,
+                                 timeout=10)
+    finally:
+        admin.cursor().execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        admin.close()
+        producer.close()
+        a.close()
