@@ -206,7 +206,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 	libapache2-mod-fcgid nginx-light spawn-fcgi python3 python3-pytest \
 	python3-jwt curl clang libclang-rt-14-dev valgrind chromium php-cli \
 	php-sqlite3 man-db apache2-suexec-pristine postgresql libpq-dev \
-	python3-psycopg2
+	python3-psycopg2 php-pgsql
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -12,20 +12,10 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 import harness
-import pg
 import sseclient
 
 DAY = 86400
-
-
-@pytest.fixture(scope="module")
-def postgres(base_dir):
-    server = pg.Postgres(base_dir / "postgres").start()
-    yield server
-    server.stop()
 
 
 def events_of(client):
