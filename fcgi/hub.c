@@ -257,12 +257,35 @@ hub_store_disconnected(struct hub *hub, struct outbox *ob, const char *err,
 	return 1;
 }
 
+/*
+ * The server is readable again after hub_store_disconnected. A failover
+ * to a replica that had not received the newest commits comes back with
+ * a history that ends below what streams were already sent: positions
+ * above it would skip the ids given anew, so every stream ends and its
+ * client resumes (and is told "reset" if its id is unknown there).
+ */
 static void
-hub_store_reconnected(struct hub *hub)
+hub_store_reconnected(struct hub *hub, struct outbox *ob)
 {
+	char err[OUTBOX_ERR_LEN];
+	long long high;
+	long long pruned;
+
 	if (!hub->disconnected)
 		return;
 	hub->disconnected = 0;
+	if (hub->deliver.cursor_known &&
+	    outbox_history(ob, &high, &pruned, err, sizeof(err)) == 0 &&
+	    high < hub->deliver.cursor) {
+		log_warnx("database readable again, but its ids end at %lld, "
+		    "below %lld already sent (a failover lost commits); "
+		    "ending streams so clients resume", high,
+		    hub->deliver.cursor);
+		deliver_forget_cursor(&hub->deliver);
+		hub->read_now = 1;	/* learn it again, for resumed streams */
+		hub_end_all(hub, "database history went back");
+		return;
+	}
 	log_info("database readable again; streams go on from where they "
 	    "were");
 }
@@ -305,10 +328,10 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 
 	switch (deliver_live(&hub->deliver, ob, now, err, sizeof(err))) {
 	case DELIVER_DONE:
-		hub_store_reconnected(hub);
+		hub_store_reconnected(hub, ob);
 		break;
 	case DELIVER_MORE:
-		hub_store_reconnected(hub);
+		hub_store_reconnected(hub, ob);
 		hub->read_now = 1;	/* after other work */
 		break;
 	case DELIVER_AGAIN:

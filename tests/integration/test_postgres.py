@@ -529,3 +529,44 @@ def test_stream_stays_open_while_reads_fail(postgres, servers):
         admin.close()
         producer.close()
         a.close()
+
+
+def test_history_that_went_back_ends_streams(postgres, servers):
+    """A failover to a replica that missed the newest commits comes back
+    with ids below what streams were sent. Simulated: while the data
+    connection is cut and cannot come back, the newest rows go and the
+    sequence is set back. Once readable again the streams end (instead of
+    staying open and skipping the ids given anew), and a resuming client
+    is told reset."""
+    db = postgres.new_db()
+    srv = servers.lighttpd(db=postgres.url(db), auth="query", heartbeat=1)
+    mark = srv.logs.mark()
+    a = srv.open("42")
+    admin = postgres.connect()
+    owner = postgres.connect(db)        # opened before the door shuts
+    try:
+        ids = postgres.produce(db, ("42", None, "1"), ("42", None, "2"),
+                               ("42", None, "3"))
+        wait_data(a, ["1", "2", "3"])
+        cur = admin.cursor()
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        cur.execute("SELECT pg_terminate_backend(pid) FROM "
+                    "pg_stat_activity WHERE datname = %s AND "
+                    "application_name = 'sse-outbox'", (db,))
+        oc = owner.cursor()
+        oc.execute("DELETE FROM outbox WHERE id > %s", (ids[0],))
+        oc.execute("SELECT setval('outbox_id_seq', %s)", (ids[0],))
+        oc.execute("INSERT INTO outbox (user_id, data) VALUES ('42', 'new')")
+        srv.logs.wait_for("streams stay open", mark=mark, timeout=20)
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        srv.logs.wait_for("a failover lost commits", mark=mark, timeout=20)
+        assert a.wait_end(15), a.describe()
+    finally:
+        admin.cursor().execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        admin.close()
+        owner.close()
+        a.close()
+    with srv.open("42", last_event_id=ids[-1]) as c:
+        got = c.wait_events(3, timeout=15)
+        assert json.loads(got[0].data)["reason"] == "unknown-id", got
+        assert [e.data for e in got[1:]] == ["1", "new"], got
