@@ -14,7 +14,9 @@ Environment: BENCH_SIZES (multi-stream rows, default 1000,5000),
 BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
 (default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
 BENCH_PROCESS_IDLE_SECONDS (10), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
-the multi-stream rows, BENCH_KEEP to keep the work directories.
+the multi-stream rows, BENCH_KEEP to keep the work directories,
+BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
+bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
 """
 import os
 import platform
@@ -29,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import pg_bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("SSE_OUTBOX_BIN", os.path.join(ROOT, "build", "sse-outbox"))
 LOAD = os.path.join(ROOT, "build", "sse_load")
@@ -42,6 +46,9 @@ PROCESS_SHAPES = [x.strip() for x in
                   os.environ.get("BENCH_PROCESS_SHAPES", "fcgid,cgid,cgi").split(",")
                   if x.strip()]
 PROCESS_IDLE_SECONDS = float(os.environ.get("BENCH_PROCESS_IDLE_SECONDS", "10"))
+STORES = [x.strip() for x in
+          os.environ.get("BENCH_STORES", "sqlite,postgresql").split(",")
+          if x.strip()]
 # Descriptors for the servers and the load client: 1,000 streams through
 # Apache take a client socket, a socket or pipes to the responder, and
 # the load client's end, per stream.
@@ -320,7 +327,8 @@ def pct(values, p):
     return values[k]
 
 
-def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None):
+def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
+                       work=None):
     """Latency of single-user rows, then broadcast fan-out; returns figures.
 
     relay is the web server's pid: its CPU per broadcast is reported next
@@ -349,7 +357,7 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None):
         bcpu_ours.append((sum(cpu_seconds(p) for p in pids) - o0) * 1000)
         bcpu_relay.append(((cpu_seconds(relay) if relay else 0) - r0) * 1000)
         bcpu_client.append((cpu_seconds(load.p.pid) - c0) * 1000)
-    recs = load.dump(os.path.join(os.path.dirname(db), "recs.txt"))
+    recs = load.dump(os.path.join(work or os.path.dirname(db), "recs.txt"))
     got = {}
     for s, i, t in recs:
         got.setdefault(i, []).append((s, t))
@@ -404,9 +412,10 @@ fastcgi.server = ( "/sse" => ((
 """
 
 
-def bench_lighttpd(n):
+def bench_lighttpd(n, pg=None):
+    """pg: a BenchPostgres to hold the outbox, or None for SQLite."""
     work = tempfile.mkdtemp(prefix="sse-bench-")
-    db = make_db(work)
+    db = pg.new_db() if pg else make_db(work)
     port = free_port()
     conf = os.path.join(work, "lighttpd.conf")
     with open(conf, "w") as f:
@@ -430,7 +439,8 @@ def bench_lighttpd(n):
         time.sleep(IDLE_SECONDS)
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
-        fig = measure_stream_set(db, load, n, [pid], relay=srv.pid)
+        fig = measure_stream_set(db, load, n, [pid], relay=srv.pid,
+                                 work=work)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
                     "empty_kib": empty, "procs": 1, "uss_kib": uss_kib(full_r),
                     "pss_kib": full})
@@ -798,9 +808,27 @@ def main():
               open("/proc/sys/fs/inotify/max_user_instances").read().strip()))
     t0 = time.monotonic()
     rows = []
-    for n in SIZES if os.environ.get("BENCH_LIGHTTPD", "1") == "1" else []:
-        print("measuring lighttpd, N = %d ..." % n, flush=True)
-        run_row(rows, "lighttpd bin-path, 1 process", n, bench_lighttpd, n)
+    for store in STORES if os.environ.get("BENCH_LIGHTTPD", "1") == "1" else []:
+        pg = None
+        if store == "postgresql":
+            try:
+                pg = pg_bench.BenchPostgres()
+            except Exception as e:
+                print("  PostgreSQL not started: %s" % e, flush=True)
+                rows.append(("lighttpd bin-path, PostgreSQL", 0,
+                             {"error": str(e)}))
+                continue
+        elif store != "sqlite":
+            sys.exit("BENCH_STORES: unknown %r (sqlite, postgresql)" % store)
+        name = "lighttpd bin-path, 1 process" + (
+            ", PostgreSQL" if pg else "")
+        try:
+            for n in SIZES:
+                print("measuring %s, N = %d ..." % (name, n), flush=True)
+                run_row(rows, name, n, bench_lighttpd, n, pg)
+        finally:
+            if pg:
+                pg.stop()
     for n in SIZES if os.environ.get("BENCH_NGINX", "1") == "1" else []:
         print("measuring nginx -> --listen, N = %d ..." % n, flush=True)
         run_row(rows, "nginx (2 workers), --listen, 1 process", n, bench_nginx, n)

@@ -17,9 +17,9 @@
  * The outbox's trigger runs pg_notify('sse_outbox', '') in every
  * transaction that inserts rows; this connection LISTENs for it. A
  * notification only says "read": the rows always come from the table,
- * so a lost or folded notification costs nothing but a delay, and after
- * any reconnect the source asks for one read, which catches everything
- * committed while it was away.
+ * so a lost or folded notification costs nothing but a delay, and once
+ * LISTEN holds again after any reconnect the source asks for one read,
+ * which catches everything committed while it was away.
  *
  * The hub registers one descriptor, once. libpq's socket changes with
  * every connection, so the source hands out an epoll descriptor of its
@@ -27,8 +27,10 @@
  * it: readable when that socket is.
  *
  * While the connection is down the source retries after delays doubling
- * from FIRST to MAX, and asks for a read at each attempt (the only
- * polling there is, and only during an outage).
+ * from FIRST to MAX, and asks for no read: a read sent while the server
+ * shuts down or starts up would only fail. Streams stay open meanwhile
+ * (the hub keeps them through a failed read of a lost server,
+ * outbox_disconnected) and get what was committed once LISTEN is back.
  */
 #define CHG_PG_FIRST 0.1
 #define CHG_PG_MAX 5.0
@@ -150,7 +152,6 @@ changes_pg_start(struct changes_pg *cp, double now)
 		NULL
 	};
 
-	cp->read_due = 1;	/* during an outage, one read per attempt */
 	cp->pg = PQconnectStartParams(keys, vals, 1);
 	if (!cp->pg || PQstatus(cp->pg) == CONNECTION_BAD) {
 		changes_pg_lost(cp, now, "cannot connect");

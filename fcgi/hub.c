@@ -28,6 +28,7 @@
 #define HUB_SWEEP_FINE 0.05	/* ... when SSE_MAX_STREAM is set */
 #define HUB_END_GRACE 10.0	/* an ending stream may drain this long */
 #define HUB_BUSY_RETRY 0.002	/* the store was busy: try again after */
+#define HUB_RECONNECT 1.0	/* its server went away: read again after */
 /* Catch-up reads per turn: new rows and writes are never kept waiting
  * behind many streams' backlogs. */
 #define HUB_CATCHUP_PER_TURN 64
@@ -55,6 +56,7 @@ struct hub {
 	int look_now;			/* read them if the version moved */
 	int verify_now;			/* check the file is still ours */
 	double retry_at;		/* the store was busy: retry then */
+	int disconnected;		/* its server is away (logged once) */
 	long long data_version;
 	double next_sweep;
 };
@@ -247,6 +249,61 @@ hub_store(struct hub *hub, double now)
 	return ob;
 }
 
+/*
+ * A read failed because the store's server went away (a PostgreSQL
+ * restart or failover; outbox_disconnected): nothing was read and every
+ * position is still valid, so streams stay open, heartbeats go on, and
+ * the read is tried again later on the same handle, which connects
+ * again. Rows committed meanwhile are read then, from the positions.
+ * Returns 0 when the failure was something else.
+ */
+static int
+hub_store_disconnected(struct hub *hub, struct outbox *ob, const char *err,
+    double now)
+{
+	if (!outbox_disconnected(ob))
+		return 0;
+	if (!hub->disconnected)
+		log_warnx("%s; streams stay open, reading again every %.0f s",
+		    err, HUB_RECONNECT);
+	hub->disconnected = 1;
+	hub->retry_at = now + HUB_RECONNECT;
+	return 1;
+}
+
+/*
+ * The server is readable again after hub_store_disconnected. A failover
+ * to a replica that had not received the newest commits comes back with
+ * a history that ends below what streams were already sent: positions
+ * above it would skip the ids given anew, so every stream ends and its
+ * client resumes (and is told "reset" if its id is unknown there).
+ */
+static void
+hub_store_reconnected(struct hub *hub, struct outbox *ob)
+{
+	char err[OUTBOX_ERR_LEN];
+	long long high;
+	long long pruned;
+
+	if (!hub->disconnected)
+		return;
+	hub->disconnected = 0;
+	if (hub->deliver.cursor_known &&
+	    outbox_history(ob, &high, &pruned, err, sizeof(err)) == 0 &&
+	    high < hub->deliver.cursor) {
+		log_warnx("database readable again, but its ids end at %lld, "
+		    "below %lld already sent (a failover lost commits); "
+		    "ending streams so clients resume", high,
+		    hub->deliver.cursor);
+		deliver_forget_cursor(&hub->deliver);
+		hub->read_now = 1;	/* learn it again, for resumed streams */
+		hub_end_all(hub, "database history went back");
+		return;
+	}
+	log_info("database readable again; streams go on from where they "
+	    "were");
+}
+
 /* The store was busy: nothing is lost, the work is tried again. */
 static void
 hub_store_busy(struct hub *hub, double now)
@@ -291,8 +348,10 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 		changes_read_done(hub->changes, hub->deliver.cursor);
 	switch (r) {
 	case DELIVER_DONE:
+		hub_store_reconnected(hub, ob);
 		break;
 	case DELIVER_MORE:
+		hub_store_reconnected(hub, ob);
 		hub->read_now = 1;	/* after other work */
 		break;
 	case DELIVER_AGAIN:
@@ -300,7 +359,10 @@ hub_read_new_rows(struct hub *hub, struct outbox *ob, double now)
 		hub_store_busy(hub, now);
 		break;
 	case DELIVER_FAILED:
-		hub_store_failed(hub, err, "database error");
+		if (hub_store_disconnected(hub, ob, err, now))
+			hub->read_now = 1;
+		else
+			hub_store_failed(hub, err, "database error");
 		break;
 	}
 }
@@ -320,7 +382,8 @@ hub_catch_up(struct hub *hub, struct outbox *ob, double now)
 		return;
 	}
 	if (r == DELIVER_FAILED) {
-		hub_store_failed(hub, err, "database error");
+		if (!hub_store_disconnected(hub, ob, err, now))
+			hub_store_failed(hub, err, "database error");
 		return;
 	}
 	while (budget-- > 0 && (s = registry_next_catchup(hub->reg))) {
@@ -329,6 +392,11 @@ hub_catch_up(struct hub *hub, struct outbox *ob, double now)
 		if (r == DELIVER_AGAIN) {
 			registry_mark_catchup(hub->reg, s);
 			hub_store_busy(hub, now);
+			return;
+		}
+		if (r == DELIVER_FAILED &&
+		    hub_store_disconnected(hub, ob, err, now)) {
+			registry_mark_catchup(hub->reg, s);
 			return;
 		}
 		if (r == DELIVER_FAILED) {
@@ -400,10 +468,14 @@ hub_timeout(struct hub *hub, double now)
 	struct stream *oldest = registry_oldest(hub->reg);
 	double retry = conn_retry_at(hub->conn);
 
-	if (hub->retry_at > now)
-		return hub->retry_at - now;
-	if (hub->read_now || hub->look_now || registry_has_work(hub->reg))
+	if (hub->retry_at > now) {
+		/* The store's work waits; heartbeats and commits do not. */
+		if (hub->retry_at < next)
+			next = hub->retry_at;
+	} else if (hub->read_now || hub->look_now ||
+	    registry_has_work(hub->reg)) {
 		return 0;
+	}
 	if (oldest) {
 		double t = oldest->last_out + (double)hub->cfg->heartbeat;
 

@@ -48,8 +48,8 @@ main_usage(FILE *f)
 	    "                         [--timeout SECONDS]\n"
 	    "       sse-outbox --help | --version\n"
 	    "\n"
-	    "Streams each user's rows of an SQLite outbox table as "
-	    "Server-Sent Events,\nover FastCGI or CGI.\n"
+	    "Streams each user's rows of an outbox table (SQLite or "
+	    "PostgreSQL) as\nServer-Sent Events, over FastCGI or CGI.\n"
 	    "\n"
 	    "Modes:\n"
 	    "  started with a listening FastCGI socket on descriptor 0 "
@@ -92,7 +92,9 @@ main_usage(FILE *f)
 	    "                  in the environment: the same, kept out of the "
 	    "process list\n"
 	    "\n"
-	    "Retention (run from cron as a user who may write SSE_DB):\n"
+	    "Retention (run from cron with an SSE_DB that may delete: a user "
+	    "who may\nwrite the SQLite file, or a PostgreSQL role with DELETE "
+	    "on outbox and\nINSERT, UPDATE on outbox_meta):\n"
 	    "  prune --older-than SECONDS\n"
 	    "                  delete rows created more than SECONDS ago; "
 	    "clients resuming\n"
@@ -511,7 +513,7 @@ main_prune(const char *argv0, int argc, char **argv)
 	main_source_close(&src);
 	if (!db_copy) {
 		fprintf(stderr, "sse-outbox prune: SSE_DB: required (path of "
-		    "the SQLite database)\n");
+		    "the SQLite database or a postgresql:// URI)\n");
 		return 1;
 	}
 	rc = outbox_prune(db_copy, age, (long long)time(NULL), &deleted,

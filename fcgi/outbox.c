@@ -94,6 +94,12 @@ outbox_close(struct outbox *ob)
 }
 
 int
+outbox_disconnected(const struct outbox *ob)
+{
+	return ob->ops->disconnected ? ob->ops->disconnected(ob) : 0;
+}
+
+int
 outbox_max_id(struct outbox *ob, long long *id, char *err, size_t errlen)
 {
 	return ob->ops->max_id(ob, id, err, errlen);

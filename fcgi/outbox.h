@@ -119,6 +119,17 @@ void outbox_close(struct outbox *ob);
  * outbox_open_nowait only) OUTBOX_AGAIN.
  */
 
+/*
+ * After a read failed: was it because the server went away (and the one
+ * attempt to connect again, made inside the read, failed too)? Then
+ * nothing is wrong with the data and nothing was read: the same read
+ * later, on the same handle, connects again and carries on from where
+ * the caller stands (ids are global, so the caller's positions stay
+ * valid). PostgreSQL: the connection is lost (a restart, a failover, a
+ * cut network). SQLite: never (0).
+ */
+int outbox_disconnected(const struct outbox *ob);
+
 /* The highest id in the outbox (0 when empty). */
 int outbox_max_id(struct outbox *ob, long long *id, char *err,
     size_t errlen);

@@ -34,10 +34,32 @@ static const char sql_max_id[] =
 static const char sql_fetch_all[] =
     "SELECT id, user_id, event, data FROM outbox"
     " WHERE id > $1 ORDER BY id LIMIT $2";
+/*
+ * A stream's rows: one index range of outbox_user_id (user_id, id) per
+ * part, each cut at the batch size, merged in id order; so a batch reads
+ * at most (keys + 1) x limit rows whatever the backlog. A single OR over
+ * user_id was planned as a bitmap scan of every matching row followed by
+ * a sort, per batch; with generic plans, as a scan of the primary key
+ * that filters the whole backlog.
+ * - The broadcast part orders by (user_id, id), the index's own order,
+ *   so that no plan can prefer the primary key and a sort.
+ * - The upper bound ($2) is applied outside the parts: inside, with
+ *   $1, it reads to the planner as a narrow range (a generic plan's
+ *   default estimate) and made the primary key look cheap. The parts
+ *   have a LIMIT, so PostgreSQL does not push it back in. The first
+ *   limit rows of the merge above $1 hold, for each part, only rows
+ *   among that part's first limit rows, so cutting each part first
+ *   changes nothing.
+ */
 static const char sql_fetch_for_head[] =
-    "SELECT id, user_id, event, data FROM outbox"
-    " WHERE id > $1 AND id <= $2 AND (user_id IS NULL";
-static const char sql_fetch_for_tail[] = ") ORDER BY id LIMIT $3";
+    "SELECT id, user_id, event, data FROM ("
+    "(SELECT id, user_id, event, data FROM outbox"
+    " WHERE user_id IS NULL AND id > $1 ORDER BY user_id, id LIMIT $3)";
+static const char sql_fetch_for_part[] =
+    " UNION ALL (SELECT id, user_id, event, data FROM outbox"
+    " WHERE user_id COLLATE \"C\" = $%zu AND id > $1 ORDER BY id LIMIT $3)";
+static const char sql_fetch_for_tail[] =
+    ") AS parts WHERE id <= $2 ORDER BY id LIMIT $3";
 /* The sequence's counter survives deleted rows, as AUTOINCREMENT's. */
 static const char sql_history[] =
     "SELECT greatest((SELECT coalesce(max(id), 0) FROM outbox),"
@@ -499,7 +521,7 @@ outbox_pg_fetch_for_stmt(struct outbox_pg *ob, size_t n, char *name,
     size_t namelen, char *err, size_t errlen)
 {
 	Oid types[3 + OUTBOX_MAX_KEYS];
-	char sql[2048];
+	char sql[4096];	/* 16 parts of about 110 bytes */
 	size_t len;
 
 	snprintf(name, namelen, "ff%zu", n);
@@ -507,16 +529,11 @@ outbox_pg_fetch_for_stmt(struct outbox_pg *ob, size_t n, char *name,
 		return 0;
 	types[0] = types[1] = types[2] = OUTBOX_PG_INT8OID;
 	len = (size_t)snprintf(sql, sizeof(sql), "%s", sql_fetch_for_head);
-	if (n > 0)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-		    " OR user_id COLLATE \"C\" IN (");
 	for (size_t i = 0; i < n && len < sizeof(sql); i++) {
 		types[3 + i] = OUTBOX_PG_TEXTOID;
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-		    "%s$%zu", i ? ", " : "", i + 4);
+		    sql_fetch_for_part, i + 4);
 	}
-	if (n > 0 && len < sizeof(sql))
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
 	if (len < sizeof(sql))
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s",
 		    sql_fetch_for_tail);
@@ -606,6 +623,14 @@ outbox_pg_data_version(struct outbox *base, long long *version)
 	return outbox_pg_max_id(base, version, err, sizeof(err));
 }
 
+static int
+outbox_pg_disconnected(const struct outbox *base)
+{
+	const struct outbox_pg *ob = (const struct outbox_pg *)base;
+
+	return PQstatus(ob->pg) == CONNECTION_BAD;
+}
+
 static const struct outbox_ops outbox_pg_ops = {
 	.close = outbox_pg_close,
 	.max_id = outbox_pg_max_id,
@@ -614,6 +639,7 @@ static const struct outbox_ops outbox_pg_ops = {
 	.history = outbox_pg_history,
 	.still_current = outbox_pg_still_current,
 	.data_version = outbox_pg_data_version,
+	.disconnected = outbox_pg_disconnected,
 };
 
 /* Run sql with $1 = arg (bigint); the first column of its row into out. */

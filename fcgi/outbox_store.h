@@ -24,6 +24,7 @@ struct outbox_ops {
 	    char *err, size_t errlen);
 	int (*still_current)(const struct outbox *ob, const char *path);
 	int (*data_version)(struct outbox *ob, long long *version);
+	int (*disconnected)(const struct outbox *ob);	/* NULL: never */
 };
 
 /* Every store's handle starts with this. */

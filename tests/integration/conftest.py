@@ -33,6 +33,16 @@ def responder(base_dir):
 
 
 @pytest.fixture(scope="session")
+def postgres(base_dir):
+    """One real PostgreSQL (pg.py) for every test that asks; each test
+    makes its own database (postgres.new_db())."""
+    import pg
+    server = pg.Postgres(base_dir / "postgres").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def htpasswd(base_dir):
     return harness.make_htpasswd(base_dir / "htpasswd")
 

@@ -21,6 +21,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -309,7 +310,9 @@ def start_rows(db, rows, interval=0.0, batch=1):
     """Start a producer inserting rows [(user, event, data), ...] (None
     is NULL; any text), batch rows per transaction; finish_burst gives
     their ids in order."""
-    path = Path(db).parent / f"rows-{os.getpid()}-{time.monotonic_ns()}.json"
+    where = Path(tempfile.gettempdir()) if str(db).startswith(
+        ("postgresql://", "postgres://")) else Path(db).parent
+    path = where / f"rows-{os.getpid()}-{time.monotonic_ns()}.json"
     path.write_text(json.dumps([list(r) for r in rows]), encoding="utf-8")
     return subprocess.Popen(
         [sys.executable, str(PRODUCER), str(db), "--json", str(path),

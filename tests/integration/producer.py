@@ -14,6 +14,12 @@ plain INSERTs, WAL mode, one transaction per row.
 
 After each commit it prints one JSON line: {"id": ..., "t_commit": ...},
 where t_commit is time.time() right after the commit returned.
+
+DB may also be a PostgreSQL URI (postgresql://...): the same inserts
+through psycopg2. Ids are given at commit there (sql/schema-postgresql.sql);
+to print them, each transaction runs its commit-order trigger at the end
+of each INSERT (SET CONSTRAINTS ... IMMEDIATE, which the schema allows:
+the trigger's lock is then held to the commit) and reads the id it gave.
 """
 
 import argparse
@@ -25,7 +31,37 @@ import time
 NULL = "\\N"
 
 
+class PostgresOutbox:
+    """The few sqlite3 calls used here, on PostgreSQL."""
+
+    def __init__(self, uri):
+        import psycopg2
+        self.conn = psycopg2.connect(uri)
+        self.conn.autocommit = True
+        self.cur = self.conn.cursor()
+        self.lastrowid = None
+
+    def execute(self, sql, args=()):
+        if sql.startswith("BEGIN"):
+            self.cur.execute("BEGIN")
+            self.cur.execute("SET CONSTRAINTS outbox_commit_order "
+                             "IMMEDIATE")
+            return self
+        if sql.startswith("INSERT"):
+            self.cur.execute(sql.replace("?", "%s"), args)
+            self.cur.execute("SELECT currval('outbox_id_seq')")
+            self.lastrowid = self.cur.fetchone()[0]
+            return self
+        self.cur.execute(sql, args)
+        return self
+
+    def close(self):
+        self.conn.close()
+
+
 def connect(path):
+    if path.startswith(("postgresql://", "postgres://")):
+        return PostgresOutbox(path)
     # Never create the database: a typo must fail, not make a new file.
     db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10,
                          isolation_level=None)

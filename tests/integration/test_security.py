@@ -142,6 +142,49 @@ def jwt_server(request):
     return request.getfixturevalue(f"jwt_{request.param}")
 
 
+# The isolation and injection cases run against both stores: the same
+# bodies, with the outbox in SQLite (the servers' own file) or in a real
+# PostgreSQL (conftest.py's postgres, one database per server).
+
+STORES = ["sqlite", "postgresql"]
+
+
+def pg_db(request):
+    postgres = request.getfixturevalue("postgres")
+    return postgres.url(postgres.new_db())
+
+
+@pytest.fixture(scope="module")
+def jwt_lighttpd_pg(module_servers, request):
+    return module_servers.lighttpd(jwt_secret=SECRET, db=pg_db(request))
+
+
+@pytest.fixture(scope="module")
+def jwt_apache_pg(module_servers, request):
+    return module_servers.apache(jwt_secret=SECRET, db=pg_db(request))
+
+
+@pytest.fixture(params=[(k, s) for s in STORES for k in ("lighttpd",
+                                                         "apache")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def jwt_server_store(request):
+    """jwt_server on each store."""
+    kind, store = request.param
+    return request.getfixturevalue(
+        f"jwt_{kind}" + ("_pg" if store == "postgresql" else ""))
+
+
+@pytest.fixture(params=STORES)
+def store_db(request):
+    """A server's db argument: "fresh" (its own SQLite file) or a new
+    PostgreSQL database's URI."""
+    return "fresh" if request.param == "sqlite" else pg_db(request)
+
+
+def is_pg(srv):
+    return str(srv.db).startswith(("postgresql://", "postgres://"))
+
+
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
@@ -380,8 +423,9 @@ def test_first_credential_decides(jwt_lighttpd, headers, query):
 
 # ---- channels ----
 
-def test_channels_grant_exactly_their_keys(jwt_server):
+def test_channels_grant_exactly_their_keys(jwt_server_store):
     """A token's channels add those keys; without the claim, none."""
+    jwt_server = jwt_server_store
     tag = f"{jwt_server.kind}-{time.monotonic_ns()}"
     ch7, ch8, team = f"room:7:{tag}", f"room:8:{tag}", f"team:{tag}"
     alice, bob, carol = f"alice:{tag}", f"bob:{tag}", f"carol:{tag}"
@@ -460,15 +504,16 @@ def check_stream(c, user, want, label, timeout=20.0):
 
 
 @pytest.mark.parametrize("mode", ["jwt", "query"])
-def test_isolation_twenty_hostile_users(servers, mode):
+def test_isolation_twenty_hostile_users(servers, store_db, mode):
     rng = random.Random(int(os.environ.get("SSE_SECURITY_SEED", "4242")))
     if mode == "jwt":
-        srv = servers.lighttpd(jwt_secret=SECRET, log_level="info")
+        srv = servers.lighttpd(db=store_db, jwt_secret=SECRET,
+                               log_level="info")
 
         def open_user(u, last=None):
             return open_as(srv, mint(u), last_event_id=last)
     else:
-        srv = servers.lighttpd(auth="query", log_level="info")
+        srv = servers.lighttpd(db=store_db, auth="query", log_level="info")
 
         def open_user(u, last=None):
             return srv.open(u, last_event_id=last)
@@ -530,15 +575,20 @@ def expected_event(name, data):
     return etype, data.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def test_rows_cannot_forge_events(jwt_server):
+def test_rows_cannot_forge_events(jwt_server_store):
+    jwt_server = jwt_server_store
     user = f"inject-{jwt_server.kind}"
     mark = jwt_server.logs.mark()
     token = mint(user)
+    rows = INJECTION_ROWS
+    if is_pg(jwt_server):
+        # PostgreSQL's text holds no NUL: such a row cannot be stored.
+        rows = [(n, d) for n, d in rows if "\x00" not in (n or "") + d]
     with open_as(jwt_server, token) as c:
         assert c.status == 200, c.describe()
         c.wait_fields(1)
         p = harness.start_rows(jwt_server.db, [(user, n, d) for n, d in
-                                               INJECTION_ROWS])
+                                               rows])
         ids = [o["id"] for o in harness.finish_burst(p, timeout=30)]
         start = ids[0] - 1
         for label in ("live", "replay"):
@@ -549,7 +599,7 @@ def test_rows_cannot_forge_events(jwt_server):
             assert c.no_more_events(len(ids), settle=0.3), label
             got = [(e.id, e.type, e.data) for e in events]
             want = [(str(i),) + expected_event(n, d)
-                    for i, (n, d) in zip(ids, INJECTION_ROWS)]
+                    for i, (n, d) in zip(ids, rows)]
             assert got == want, label
             assert c.retry == RETRY, label
             names = {name for name, _ in c.fields}
@@ -558,7 +608,7 @@ def test_rows_cannot_forge_events(jwt_server):
                 [("retry", str(RETRY))]
             assert not c.comments or all(x.text == "" for x in c.comments)
         c.close()
-    dirty = [i for i, (n, _) in zip(ids, INJECTION_ROWS)
+    dirty = [i for i, (n, _) in zip(ids, rows)
              if n and re.search(r"[\r\n\x00]", n)]
     for i in dirty:
         jwt_server.logs.wait_for(rf"row {i}: CR, LF or NUL dropped from its "
