@@ -719,6 +719,11 @@ class Lighttpd(Server):
             # The example authenticates with Basic; query mode has no
             # use for it ("development only").
             text += '\nauth.require := ()\n'
+        if extra:
+            # Test additions may name the document root.
+            extra = (f"var.sse_docroot = "
+                     f"{lighttpd_literal(self.dir / 'htdocs')}\n"
+                     + extra)
         self.conf.write_text(text + extra)
         paths = [self.errorlog, self.stderr_path]
         if mode == "fastcgi-socket":

@@ -139,7 +139,7 @@ class Site:
         self.srv = servers.lighttpd(
             jwt_secret=SECRET, max_stream=MAX_STREAM, retry=300,
             heartbeat=1, extra=LIGHTTPD_EXTRA)
-        self.docroot = harness.Path(self.srv.vars["sse_docroot"])
+        self.docroot = self.srv.dir / "htdocs"
         self.ctl = harness.make_dir(self.srv.dir / "ctl")
         self.ctl.chmod(0o777)       # the CGIs (www-data) log their mints
         values = {"ctl": str(self.ctl), "bin": self.srv.bin,

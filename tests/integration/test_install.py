@@ -36,6 +36,8 @@ def test_install_and_uninstall(tmp_path):
         "share/man/man1/sse-outbox.1": (0o644, PAGE),
         "share/sse-outbox/schema.sql": (0o644,
                                         harness.ROOT / "sql/schema.sql"),
+        "share/sse-outbox/schema-postgresql.sql": (
+            0o644, harness.ROOT / "sql/schema-postgresql.sql"),
         "share/sse-outbox/sse-outbox.js": (
             0o644, harness.ROOT / "js/dist/sse-outbox.js"),
     }
