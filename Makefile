@@ -19,16 +19,20 @@ endif
 # Read when make starts. Targets that install the libraries first (demo,
 # test, asan, bench) build in a second make started after `deps`, which
 # reads them again: a first run on a machine without the libraries links.
+# libpq and libcrypto: headers only. The program loads them at run time
+# when SSE_DB names PostgreSQL or SSE_AUTH=jwt (pq_load.c,
+# crypto_load.c), so other processes never map them.
 PKGS = fcgi sqlite3 libpq libcrypto jansson
+LINKED_PKGS = fcgi sqlite3 jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(LINKED_PKGS) 2>/dev/null)
 NO_PKGS = pkg-config finds none of $(PKGS): run `make deps` (as root), \
 	or install their -dev packages
 
 ALL_CPPFLAGS = -D_GNU_SOURCE $(CPPFLAGS)
 ALL_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lpthread
+LIBS = $(PKG_LIBS) -lpthread -ldl
 
 # Every module of the program: fcgi/*.c and the doctor's own folder.
 SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
@@ -37,15 +41,15 @@ OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
 UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
-	registry outbox settings resume
+	registry outbox settings resume dynlib
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
-JWT_LIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null)
+JWT_LIBS := $(shell pkg-config --libs jansson 2>/dev/null) -ldl
 unit_deps_sse = sse buf
-unit_deps_request = request auth jwt buf config
+unit_deps_request = request auth jwt crypto_load dynlib buf config
 unit_libs_request = $(JWT_LIBS)
-unit_deps_jwt = jwt
-unit_libs_jwt = $(JWT_LIBS)
-unit_deps_auth = auth request jwt buf config
+unit_deps_jwt = jwt crypto_load dynlib
+unit_libs_jwt = $(JWT_LIBS) $$(pkg-config --libs libcrypto)
+unit_deps_auth = auth request jwt crypto_load dynlib buf config
 unit_libs_auth = $(JWT_LIBS)
 unit_deps_config = config
 unit_deps_settings = settings
@@ -56,9 +60,11 @@ unit_deps_registry = registry subs
 unit_deps_transport = transport buf
 unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
 	doctor/http doctor/report doctor/err
-unit_deps_outbox = outbox outbox_sqlite outbox_pg log
-unit_libs_outbox = $$(pkg-config --libs sqlite3 libpq)
+unit_deps_outbox = outbox outbox_sqlite outbox_pg pq_load dynlib log
+unit_libs_outbox = $$(pkg-config --libs sqlite3) -ldl
 unit_deps_resume = resume
+unit_deps_dynlib = dynlib
+unit_libs_dynlib = -ldl
 
 .PHONY: all clean test unit integration bench demo deps deps-test asan sanitize \
 	install uninstall fuzz fuzz-build fuzz-smoke valgrind
@@ -77,11 +83,11 @@ FUZZ_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) -O1 -g \
 FUZZ_TARGETS = sse query last_id jwt
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 fuzz_deps_sse = sse buf
-fuzz_deps_query = request auth jwt buf config
+fuzz_deps_query = request auth jwt crypto_load dynlib buf config
 fuzz_libs_query = $(JWT_LIBS)
-fuzz_deps_last_id = request auth jwt buf config
+fuzz_deps_last_id = request auth jwt crypto_load dynlib buf config
 fuzz_libs_last_id = $(JWT_LIBS)
-fuzz_deps_jwt = jwt
+fuzz_deps_jwt = jwt crypto_load dynlib
 fuzz_libs_jwt = $(JWT_LIBS)
 
 all: $(BUILD)/sse-outbox
@@ -144,7 +150,7 @@ $(FUZZ_BUILD)/obj/%.o: fcgi/%.c
 	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 		-MMD -MP -c -o $@ $<
 
-FUZZ_MODULES = sse buf request auth jwt config
+FUZZ_MODULES = sse buf request auth jwt crypto_load dynlib config
 FUZZ_OBJS = $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/%.o)
 .SECONDARY: $(FUZZ_OBJS)
 

@@ -742,7 +742,12 @@ hub_new(const struct config *cfg, int host_wide, char *err, size_t errlen)
 	if (why[0])
 		log_warnx("change watcher unavailable (%s); polling the "
 		    "database instead", why);
-	(void)hub_store(hub, loop_now());
+	/*
+	 * The loop opens its connection on its first turn that reads, as
+	 * after an outage (hub_store). Under CGI that is after admission
+	 * closed its own: a one-stream process never holds two at once
+	 * (docs/performance.md).
+	 */
 	return hub;
 out:
 	hub_free(hub);

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crypto_load.h"
 #include "doctor/doctor.h"
 #include "jwt.h"
 #include "log.h"
 #include "outbox.h"
+#include "pq_load.h"
 #include "server.h"
 #include "settings.h"
 
@@ -455,6 +457,11 @@ main_token(const char *argv0, int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	if (crypto_load(err, sizeof(err)) == -1) {
+		fprintf(stderr, "sse-outbox token: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
 	rc = jwt_sign(cfg.jwt_secret, strlen(cfg.jwt_secret), user, ttl,
 	    channels, nchannels, (long long)time(NULL), &token, &reason);
 	config_free(&cfg);
@@ -581,6 +588,13 @@ main(int argc, char **argv)
 	if (cfg.auth == AUTH_JWT && cfg.jwt_secret_file &&
 	    main_load_secret(&cfg, cfg.jwt_secret_file, &loose, secret_err,
 	    sizeof(secret_err)) == -1)
+		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
+	/* The libraries loaded only when needed (docs/performance.md). */
+	if (cfg.auth == AUTH_JWT &&
+	    crypto_load(secret_err, sizeof(secret_err)) == -1)
+		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
+	if (cfg.db && outbox_is_postgres(cfg.db) &&
+	    pq_load(secret_err, sizeof(secret_err)) == -1)
 		main_add_error(errs, sizeof(errs), nerrors++, secret_err);
 	if (check) {
 		if (src.file)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "outbox_store.h"
+#include "pq_load.h"
 
 int
 outbox_is_postgres(const char *db)
@@ -66,24 +67,34 @@ outbox_describe(const char *db, char *out, size_t outlen)
 #undef OUTBOX_PUT
 }
 
+/* libpq is loaded only here, for the first PostgreSQL store. */
+static int
+outbox_open_store(const char *path, int nowait, struct outbox **ob,
+    char *err, size_t errlen)
+{
+	*ob = NULL;
+	if (!outbox_is_postgres(path))
+		return outbox_sqlite_open(path, nowait, ob, err, errlen);
+	if (pq_load(err, errlen) == -1)
+		return -1;
+	return outbox_pg_open(path, nowait, ob, err, errlen);
+}
+
 struct outbox *
 outbox_open(const char *path, char *err, size_t errlen)
 {
-	struct outbox *ob;
-	int rc = outbox_is_postgres(path) ?
-	    outbox_pg_open(path, 0, &ob, err, errlen) :
-	    outbox_sqlite_open(path, 0, &ob, err, errlen);
+	struct outbox *ob = NULL;
 
-	return rc == 0 ? ob : NULL;
+	if (outbox_open_store(path, 0, &ob, err, errlen) != 0)
+		return NULL;
+	return ob;
 }
 
 int
 outbox_open_nowait(const char *path, struct outbox **ob, char *err,
     size_t errlen)
 {
-	if (outbox_is_postgres(path))
-		return outbox_pg_open(path, 1, ob, err, errlen);
-	return outbox_sqlite_open(path, 1, ob, err, errlen);
+	return outbox_open_store(path, 1, ob, err, errlen);
 }
 
 void
@@ -134,9 +145,12 @@ int
 outbox_prune(const char *path, long long age, long long now,
     long long *deleted, long long *through, char *err, size_t errlen)
 {
-	if (outbox_is_postgres(path))
+	if (outbox_is_postgres(path)) {
+		if (pq_load(err, errlen) == -1)
+			return -1;
 		return outbox_pg_prune(path, age, now, deleted, through, err,
 		    errlen);
+	}
 	return outbox_sqlite_prune(path, age, now, deleted, through, err,
 	    errlen);
 }

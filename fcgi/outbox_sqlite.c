@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,20 @@
 #include "log.h"
 
 #define OUTBOX_BUSY_MS 2000
+
+/*
+ * Memory. Under CGI or mod_fcgid every stream is a process holding one
+ * or two connections, so what SQLite allocates per connection is paid
+ * per stream (docs/performance.md). Each read runs in its own WAL read
+ * transaction, and SQLite drops a connection's page cache whenever a
+ * commit came between two of them: a cache larger than one query's
+ * working set (the b-tree's inner pages and a few leaves) holds pages
+ * that are never read again. OUTBOX_CACHE_PAGES bounds it. The process-
+ * wide settings (outbox_sqlite_setup) drop what SQLite allocates up
+ * front: 20 pages (87 KiB) per connection at its first read, and
+ * lookaside (where the library has it; Debian builds it without).
+ */
+#define OUTBOX_CACHE_PAGES 16
 
 static const struct outbox_ops outbox_sqlite_ops;
 
@@ -72,6 +87,10 @@ static const char sql_fetch_for_part[] =
 static const char sql_fetch_for_tail[] = " ORDER BY id LIMIT ?3";
 
 static const char sql_data_version[] = "PRAGMA data_version";
+#define OUTBOX_STR(x) OUTBOX_STR2(x)
+#define OUTBOX_STR2(x) #x
+static const char sql_cache_size[] =
+    "PRAGMA cache_size = " OUTBOX_STR(OUTBOX_CACHE_PAGES);
 /* outbox_meta is optional: a database made from the bare CREATE TABLE of
  * the contract has none and counts as schema version 1, never pruned. */
 static const char sql_has_meta[] =
@@ -343,6 +362,22 @@ outbox_explain_access(const char *path, char *err, size_t errlen)
 	free(copy);
 }
 
+static pthread_once_t outbox_sqlite_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Before SQLite initialises (the first open). A process that used SQLite
+ * before (a unit test) gets SQLITE_MISUSE and SQLite's defaults.
+ */
+static void
+outbox_sqlite_setup(void)
+{
+	/* No per-allocation bookkeeping (a mutex), which nothing reads. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* Pages allocated as read, never 20 of them up front. */
+	(void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	(void)sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+}
+
 /* outbox_open and outbox_open_nowait: 0, -1 or OUTBOX_AGAIN, with err. */
 static int
 outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
@@ -362,6 +397,7 @@ outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
 	ob->nowait = nowait;
 	if (outbox_note_file(ob, 0, path, err, errlen) == -1)
 		goto out;
+	pthread_once(&outbox_sqlite_once, outbox_sqlite_setup);
 	/*
 	 * Read-only, never create: a missing database is the operator's
 	 * mistake to report, not an empty file to make in its place.
@@ -376,6 +412,8 @@ outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
 	/* An event loop must not sleep in SQLite's busy handler. */
 	sqlite3_busy_timeout(ob->db, nowait ? 0 : OUTBOX_BUSY_MS);
 	sqlite3_extended_result_codes(ob->db, 1);
+	/* Sets a number; reads nothing, cannot be busy. */
+	(void)sqlite3_exec(ob->db, sql_cache_size, NULL, NULL, NULL);
 	rc = sqlite3_prepare_v2(ob->db, sql_max_id, -1, &ob->max_id, NULL);
 	if (rc != SQLITE_OK) {
 		const char *msg = sqlite3_errmsg(ob->db);
