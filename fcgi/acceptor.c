@@ -2,6 +2,7 @@
 #include "acceptor.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -220,8 +221,19 @@ acceptor_main(void *arg)
 	FCGX_Request req;
 
 	while (!atomic_load(&a->stop)) {
+		struct pollfd ready = { .fd = a->listen_fd, .events = POLLIN };
 		int rc;
 
+		/*
+		 * Wait in poll, not in accept: accept on the listening socket
+		 * times out every ACCEPTOR_IDLE_TIMEOUT_S (SO_RCVTIMEO, which
+		 * accepted sockets inherit so that silent peers are dropped),
+		 * and a thousand one-stream processes (mod_fcgid) waking their
+		 * threads every few seconds cost CPU for nothing. The wake
+		 * signal interrupts poll as it interrupts accept.
+		 */
+		if (poll(&ready, 1, -1) < 0)
+			continue;
 		(void)FCGX_InitRequest(&req, a->listen_fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR);
 		rc = FCGX_Accept_r(&req);
