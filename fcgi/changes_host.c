@@ -42,14 +42,17 @@
  * lock; it tells the loop through an eventfd. A periodic try instead
  * would cost every process a wake-up per period and a period of delay.
  *
- * Followers do no periodic SQLite work. Once a second they compare two
- * words of the shared file: the wake counter of their slot (the leader
- * bumps it before each datagram, so a lost datagram costs at most a
- * second) and the replacement epoch. Every HOST_NET seconds they also
+ * Followers do no periodic SQLite work. Every HOST_CHECK seconds they
+ * compare two words of the shared file: the wake counter of their slot
+ * (the leader bumps it before each datagram, so a lost datagram costs
+ * at most that long; a local datagram is only dropped when the
+ * receiver's buffer is full, that is when wakes are pending anyway)
+ * and the replacement epoch. Not more often: with a thousand followers
+ * each check is a thousand wake-ups. Every HOST_NET seconds they also
  * catch up if the published target moved, a net for a slot table that
  * a bug made miss a wake.
  */
-#define HOST_CHECK 1.0
+#define HOST_CHECK 5.0
 #define HOST_NET 30.0
 #define HOST_THREAD_STACK (64 * 1024)
 #define HOST_NAME_LEN 80
