@@ -755,25 +755,25 @@ test_event_size_matches(void **state)
 	static const struct {
 		long long id;
 		const char *name;
+		size_t name_len;
 		const char *data;
 	} cases[] = {
-		{ 1, NULL, "" }, { 42, "m", "a" }, { -1, "reset", "{}" },
-		{ 9223372036854775807LL, "e\r\nv", "a\r\nb\rc\nd" },
-		{ 7, "\r\n", "\n\n\r\r\n" }, { 0, "", "x\r" },
-		{ 12345, "\0x", "trailing\r\n" },
+		{ 1, NULL, 0, "" }, { 42, "m", 1, "a" }, { -1, "reset", 5, "{}" },
+		{ 9223372036854775807LL, "e\r\nv", 4, "a\r\nb\rc\nd" },
+		{ 7, "\r\n", 2, "\n\n\r\r\n" }, { 0, "", 0, "x\r" },
+		{ 12345, "\0x", 2, "trailing\r\n" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b;
-		size_t nlen = cases[i].name ? (cases[i].name[0] == '\0' &&
-		    cases[i].name[1] ? 2 : strlen(cases[i].name)) : 0;
 
 		buf_init(&b, 1 << 20);
 		assert_int_equal(sse_append_event(&b, cases[i].id,
-		    cases[i].name, nlen, cases[i].data,
+		    cases[i].name, cases[i].name_len, cases[i].data,
 		    strlen(cases[i].data), NULL), 0);
 		assert_int_equal(sse_event_size(cases[i].id, cases[i].name,
-		    nlen, cases[i].data, strlen(cases[i].data)), b.len);
+		    cases[i].name_len, cases[i].data, strlen(cases[i].data)),
+		    b.len);
 		buf_free(&b);
 	}
 }
