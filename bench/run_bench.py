@@ -45,6 +45,7 @@ PRODUCER = os.path.join(ROOT, "bench", "producer.py")
 SIZES = [int(x) for x in
          os.environ.get("BENCH_SIZES", "1000,5000,9000").split(",") if x.strip()]
 REPS = max(1, int(os.environ.get("BENCH_REPS", "2")))
+LIGHTTPD_WORKERS = int(os.environ.get("BENCH_LIGHTTPD_WORKERS", "2"))
 HEARTBEAT = 15  # seconds: sse-outbox's default; nchan is set to the same
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
 PROCESS_SIZES = [int(x) for x in
@@ -337,7 +338,7 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
                        workdir=None):
     """Latency of single-user rows, then broadcast fan-out; returns figures.
 
-    relay is the web server's pid: its CPU per broadcast is reported next
+    relay lists the web server's pids: their CPU per broadcast is reported next
     to sse-outbox's, to show which one bounds the fan-out.
     """
     base = load.count()
@@ -355,15 +356,20 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
     for _ in range(5):
         before = load.count()
         o0 = sum(cpu_seconds(p) for p in pids)
-        r0 = cpu_seconds(relay) if relay else 0
+        r0 = cpu_of(relay) if relay else 0
         c0 = cpu_seconds(load.p.pid)
         bcasts += produce(db, "broadcast")
         load.wait_count(before + n, 15)
         time.sleep(0.2)
         bcpu_ours.append((sum(cpu_seconds(p) for p in pids) - o0) * 1000)
-        bcpu_relay.append(((cpu_seconds(relay) if relay else 0) - r0) * 1000)
+        bcpu_relay.append(((cpu_of(relay) if relay else 0) - r0) * 1000)
         bcpu_client.append((cpu_seconds(load.p.pid) - c0) * 1000)
-    recs = load.dump(os.path.join(workdir or os.path.dirname(db), "recs.txt"))
+    where = workdir or os.path.dirname(db)
+    recs = load.dump(os.path.join(where, "recs.txt"))
+    if os.environ.get("BENCH_KEEP"):
+        with open(os.path.join(where, "produced.txt"), "w") as f:
+            for i, t, user in singles + bcasts:
+                f.write("%d %.6f %s\n" % (i, t, user))
     got = {}
     for s, i, t in recs:
         got.setdefault(i, []).append((s, t))
@@ -403,6 +409,7 @@ server.bind = "127.0.0.1"
 server.errorlog = "{dir}/lighttpd-error.log"
 server.max-fds = 20000
 server.max-connections = 10000
+server.max-worker = {workers}
 server.modules += ( "mod_fastcgi" )
 server.stream-response-body = 2
 fastcgi.server = ( "/sse" => ((
@@ -425,9 +432,13 @@ def bench_lighttpd(n):
     conf = os.path.join(work, "lighttpd.conf")
     with open(conf, "w") as f:
         f.write(LIGHTTPD_CONF.format(dir=work, port=port, bin=BIN, db=db,
+                                     workers=LIGHTTPD_WORKERS,
                                      level=os.environ.get("BENCH_LOG_LEVEL", "info")))
+    # Its own process group: lighttpd with workers ends them with
+    # kill(0, SIGTERM), which would reach this script too.
     srv = subprocess.Popen(["lighttpd", "-D", "-f", conf],
-                           stderr=open(os.path.join(work, "stderr.log"), "w"))
+                           stderr=open(os.path.join(work, "stderr.log"), "w"),
+                           start_new_session=True)
     load = None
     try:
         wait_port(port)
@@ -435,7 +446,8 @@ def bench_lighttpd(n):
         pids = children_named(srv.pid, os.path.basename(BIN)[:15])
         assert len(pids) == 1, pids
         pid = pids[0]
-        servers = [srv.pid, pid]
+        relays = [srv.pid] + children_named(srv.pid, "lighttpd")
+        servers = relays + [pid]
         empty = pss_kib(pid)
         empty_all = sum(pss_kib(p) for p in servers)
         load = Load(port, "/sse?user=u", n)
@@ -449,7 +461,7 @@ def bench_lighttpd(n):
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
         idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
-        fig = measure_stream_set(db, load, n, [pid], relay=srv.pid)
+        fig = measure_stream_set(db, load, n, [pid], relay=relays)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
                     "mem_all_kib": (full_all - empty_all) / n,
                     "idle_all": idle_all,
