@@ -16,8 +16,9 @@
  * first FINE_FOR: the lock is mostly held through the writer's fsync of
  * the -wal, a few hundred microseconds, and with MAX as the cap the read
  * came a quarter of a millisecond after the unlock on average. While the
- * lock stays held it asks for a version look every HELD, so that a commit just before a long transaction does not wait for it.
- * When the lock cannot be inspected (no -shm yet) it asks for version
+ * lock stays held it asks for a version look every HELD, so that a
+ * commit just before a long transaction does not wait for it. When the
+ * lock cannot be inspected (no -shm yet) it asks for version
  * looks on a doubling schedule and stops after BLIND_LAST: every gap is
  * above zero, so waiting never spins.
  *
