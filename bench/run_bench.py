@@ -9,14 +9,17 @@ EventSource subscribers on N distinct channels plus one "all" channel for
 broadcasts, the same 15 s heartbeat), measured the same way from publish
 to event. The same through nginx to one `--listen` process. Each of these
 multi-stream rows is measured BENCH_REPS times, interleaved, and printed
-as the median with the range of the repetitions. Then the one-process-per-stream shapes (Apache mod_fcgid, Apache mod_cgid,
+as the median with the range of the repetitions. Then the
+one-process-per-stream shapes (Apache mod_fcgid, Apache mod_cgid,
 lighttpd mod_cgi) at BENCH_PROCESS_SIZES streams: idle CPU of all
 sse-outbox processes, latency, broadcast, CPU per commit, and memory per
 process (USS and PSS from smaps_rollup).
 
 Environment: BENCH_SIZES (multi-stream rows, default 1000,5000,9000),
 BENCH_REPS (repetitions of each multi-stream row, default 2), BENCH_NCHAN=0
-to skip nchan,
+to skip nchan, BENCH_LIGHTTPD_WORKERS (lighttpd's server.max-worker in the
+bin-path rows, default 2 like nginx's workers: one relays at most one core's
+worth of events; the one sse-outbox process serves both),
 BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
 (default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
 BENCH_PROCESS_IDLE_SECONDS (10), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
@@ -956,7 +959,8 @@ def main():
     rows = []
     shapes = []
     if os.environ.get("BENCH_LIGHTTPD", "1") == "1":
-        shapes.append(("sse-outbox: lighttpd bin-path, 1 process",
+        shapes.append(("sse-outbox: lighttpd (%d worker%s) bin-path, 1 process"
+                       % (LIGHTTPD_WORKERS, "s" if LIGHTTPD_WORKERS > 1 else ""),
                        bench_lighttpd))
     if os.environ.get("BENCH_NCHAN", "1") == "1":
         shapes.append(("nginx (2 workers) + nchan", bench_nchan))
