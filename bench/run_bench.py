@@ -481,7 +481,7 @@ worker_processes 2;
 worker_rlimit_nofile 20000;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 12000; }}
+events {{ worker_connections 19000; }}
 http {{
     access_log off;
     server {{
