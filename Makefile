@@ -229,7 +229,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libsqlite3-dev \
 # that run on it). A node and npm already on PATH (NodeSource's nodejs
 # includes npm and conflicts with Debian's npm) are used as they are.
 DEB_TEST_PACKAGES = libcmocka-dev apache2 libapache2-mod-fcgid \
-	apache2-suexec-pristine nginx-light spawn-fcgi python3-pytest \
+	apache2-suexec-pristine nginx-light libnginx-mod-nchan spawn-fcgi python3-pytest \
 	python3-jwt clang libclang-rt-14-dev valgrind chromium php-cli \
 	php-sqlite3 man-db postgresql python3-psycopg2 php-cgi php-pgsql systemd \
 	$(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

@@ -4,19 +4,31 @@
 Through lighttpd (mod_fastcgi bin-path, one sse-outbox process), for N idle
 streams held by the epoll client bench/sse_load.c as distinct users:
 latency of single-user rows, broadcast fan-out, memory per idle stream,
-idle CPU, rows lost. The same through nginx to one `--listen` process.
-Then the one-process-per-stream shapes (Apache mod_fcgid, Apache mod_cgid,
+idle CPU, rows lost. Beside it, in the same run, nginx + nchan (2 workers,
+EventSource subscribers on N distinct channels plus one "all" channel for
+broadcasts, the same 15 s heartbeat), measured the same way from publish
+to event. The same through nginx to one `--listen` process. Each of these
+multi-stream rows is measured BENCH_REPS times, interleaved, and printed
+as the median with the range of the repetitions. Then the
+one-process-per-stream shapes (Apache mod_fcgid, Apache mod_cgid,
 lighttpd mod_cgi) at BENCH_PROCESS_SIZES streams: idle CPU of all
 sse-outbox processes, latency, broadcast, CPU per commit, and memory per
 process (USS and PSS from smaps_rollup).
 
-Environment: BENCH_SIZES (multi-stream rows, default 1000,5000),
+Environment: BENCH_SIZES (multi-stream rows, default 1000,5000,9000),
+BENCH_REPS (repetitions of each multi-stream row, default 2), BENCH_NCHAN=0
+to skip nchan, BENCH_LIGHTTPD_WORKERS (lighttpd's server.max-worker in the
+bin-path rows, default 2 like nginx's workers: one relays at most one core's
+worth of events; the one sse-outbox process serves both),
 BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
 (default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
 BENCH_PROCESS_IDLE_SECONDS (10), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
 the multi-stream rows, BENCH_KEEP to keep the work directories,
 BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
 bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
+
+Figures only: nothing here passes or fails. The machine's load average is
+printed before and after, since other work on it moves every figure.
 """
 import os
 import platform
@@ -35,9 +47,16 @@ import pg_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("SSE_OUTBOX_BIN", os.path.join(ROOT, "build", "sse-outbox"))
+STORES = [x.strip() for x in
+          os.environ.get("BENCH_STORES", "sqlite,postgresql").split(",")
+          if x.strip()]
 LOAD = os.path.join(ROOT, "build", "sse_load")
 PRODUCER = os.path.join(ROOT, "bench", "producer.py")
-SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000,5000").split(",")]
+SIZES = [int(x) for x in
+         os.environ.get("BENCH_SIZES", "1000,5000,9000").split(",") if x.strip()]
+REPS = max(1, int(os.environ.get("BENCH_REPS", "2")))
+LIGHTTPD_WORKERS = int(os.environ.get("BENCH_LIGHTTPD_WORKERS", "2"))
+HEARTBEAT = 15  # seconds: sse-outbox's default; nchan is set to the same
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
 PROCESS_SIZES = [int(x) for x in
                  os.environ.get("BENCH_PROCESS_SIZES", "100,200,500,1000").split(",")
@@ -46,9 +65,6 @@ PROCESS_SHAPES = [x.strip() for x in
                   os.environ.get("BENCH_PROCESS_SHAPES", "fcgid,cgid,cgi").split(",")
                   if x.strip()]
 PROCESS_IDLE_SECONDS = float(os.environ.get("BENCH_PROCESS_IDLE_SECONDS", "10"))
-STORES = [x.strip() for x in
-          os.environ.get("BENCH_STORES", "sqlite,postgresql").split(",")
-          if x.strip()]
 # Descriptors for the servers and the load client: 1,000 streams through
 # Apache take a client socket, a socket or pipes to the responder, and
 # the load client's end, per stream.
@@ -198,8 +214,9 @@ def raise_nofile():
 class Load:
     """The epoll client holding n streams."""
 
-    def __init__(self, port, prefix, n, timeout=120):
-        self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n)],
+    def __init__(self, port, prefix, n, timeout=120, number="id"):
+        self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n),
+                                   number],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1, preexec_fn=raise_nofile)
         self.buf = b""
@@ -328,10 +345,10 @@ def pct(values, p):
 
 
 def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
-                       work=None):
+                       workdir=None):
     """Latency of single-user rows, then broadcast fan-out; returns figures.
 
-    relay is the web server's pid: its CPU per broadcast is reported next
+    relay lists the web server's pids: their CPU per broadcast is reported next
     to sse-outbox's, to show which one bounds the fan-out.
     """
     base = load.count()
@@ -349,15 +366,20 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
     for _ in range(5):
         before = load.count()
         o0 = sum(cpu_seconds(p) for p in pids)
-        r0 = cpu_seconds(relay) if relay else 0
+        r0 = cpu_of(relay) if relay else 0
         c0 = cpu_seconds(load.p.pid)
         bcasts += produce(db, "broadcast")
         load.wait_count(before + n, 15)
         time.sleep(0.2)
         bcpu_ours.append((sum(cpu_seconds(p) for p in pids) - o0) * 1000)
-        bcpu_relay.append(((cpu_seconds(relay) if relay else 0) - r0) * 1000)
+        bcpu_relay.append(((cpu_of(relay) if relay else 0) - r0) * 1000)
         bcpu_client.append((cpu_seconds(load.p.pid) - c0) * 1000)
-    recs = load.dump(os.path.join(work or os.path.dirname(db), "recs.txt"))
+    where = workdir or os.path.dirname(db)
+    recs = load.dump(os.path.join(where, "recs.txt"))
+    if os.environ.get("BENCH_KEEP"):
+        with open(os.path.join(where, "produced.txt"), "w") as f:
+            for i, t, user in singles + bcasts:
+                f.write("%d %.6f %s\n" % (i, t, user))
     got = {}
     for s, i, t in recs:
         got.setdefault(i, []).append((s, t))
@@ -396,7 +418,8 @@ server.port = {port}
 server.bind = "127.0.0.1"
 server.errorlog = "{dir}/lighttpd-error.log"
 server.max-fds = 20000
-server.max-connections = 9000
+server.max-connections = 10000
+server.max-worker = {workers}
 server.modules += ( "mod_fastcgi" )
 server.stream-response-body = 2
 fastcgi.server = ( "/sse" => ((
@@ -420,9 +443,13 @@ def bench_lighttpd(n, pg=None):
     conf = os.path.join(work, "lighttpd.conf")
     with open(conf, "w") as f:
         f.write(LIGHTTPD_CONF.format(dir=work, port=port, bin=BIN, db=db,
+                                     workers=LIGHTTPD_WORKERS,
                                      level=os.environ.get("BENCH_LOG_LEVEL", "info")))
+    # Its own process group: lighttpd with workers ends them with
+    # kill(0, SIGTERM), which would reach this script too.
     srv = subprocess.Popen(["lighttpd", "-D", "-f", conf],
-                           stderr=open(os.path.join(work, "stderr.log"), "w"))
+                           stderr=open(os.path.join(work, "stderr.log"), "w"),
+                           start_new_session=True)
     load = None
     try:
         wait_port(port)
@@ -430,18 +457,25 @@ def bench_lighttpd(n, pg=None):
         pids = children_named(srv.pid, os.path.basename(BIN)[:15])
         assert len(pids) == 1, pids
         pid = pids[0]
+        relays = [srv.pid] + children_named(srv.pid, "lighttpd")
+        servers = relays + [pid]
         empty = pss_kib(pid)
+        empty_all = sum(pss_kib(p) for p in servers)
         load = Load(port, "/sse?user=u", n)
         time.sleep(1.0)
         full_r = rollup(pid)
         full = full_r.get("Pss", 0)
+        full_all = sum(pss_kib(p) for p in servers)
         c0 = cpu_seconds(pid)
+        a0 = cpu_of(servers)
         time.sleep(IDLE_SECONDS)
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
-        fig = measure_stream_set(db, load, n, [pid], relay=srv.pid,
-                                 work=work)
+        idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
+        fig = measure_stream_set(db, load, n, [pid], relay=relays)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
+                    "mem_all_kib": (full_all - empty_all) / n,
+                    "idle_all": idle_all,
                     "empty_kib": empty, "procs": 1, "uss_kib": uss_kib(full_r),
                     "pss_kib": full})
         return fig
@@ -455,7 +489,7 @@ worker_processes 2;
 worker_rlimit_nofile 20000;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 12000; }}
+events {{ worker_connections 19000; }}
 http {{
     access_log off;
     server {{
@@ -506,6 +540,71 @@ def bench_nginx(n):
         return fig
     finally:
         teardown(load, [srv, resp], work)
+
+
+# nchan as its documentation sets it up for EventSource: a subscriber
+# location on two channels (the user's, and "all" for broadcasts, as
+# sse-outbox streams follow their user and broadcasts), a publisher
+# location, the heartbeat set to ours, subscribers never timed out.
+NCHAN_CONF = """
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+user root;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 12000; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location ~ ^/sub/(\\w+)$ {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $1 all;
+            nchan_eventsource_ping_interval {heartbeat};
+            nchan_subscriber_timeout 0;
+        }}
+        location ~ ^/pub/(\\w+)$ {{
+            nchan_publisher;
+            nchan_channel_id $1;
+        }}
+    }}
+}}
+"""
+
+
+def bench_nchan(n):
+    """nginx + nchan, two workers: the same load, publish -> event."""
+    work = tempfile.mkdtemp(prefix="sse-bench-")
+    port = free_port()
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NCHAN_CONF.format(dir=work, port=port, heartbeat=HEARTBEAT))
+    srv = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"],
+                           stderr=open(os.path.join(work, "stderr.log"), "w"),
+                           preexec_fn=raise_nofile)
+    load = None
+    try:
+        wait_port(port)
+        time.sleep(0.5)
+        servers = [srv.pid] + children_named(srv.pid, "nginx")
+        workers = servers[1:]
+        empty_all = sum(pss_kib(p) for p in servers)
+        load = Load(port, "/sub/u", n, number="data")
+        time.sleep(1.0)
+        full_all = sum(pss_kib(p) for p in servers)
+        a0 = cpu_of(servers)
+        time.sleep(IDLE_SECONDS)
+        idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
+        url = "http://127.0.0.1:%d/pub/" % port
+        fig = measure_stream_set(url, load, n, workers, relay=None,
+                                 workdir=work)
+        fig.update({"mem_all_kib": (full_all - empty_all) / n,
+                    "idle_all": idle_all, "procs": len(workers),
+                    "pss_kib": full_all / len(servers)})
+        return fig
+    finally:
+        teardown(load, [srv], work)
 
 
 # The one-process-per-stream shapes. Every stream holds an Apache worker
@@ -734,7 +833,8 @@ def bench_per_process(shape, n):
 
 
 def run_row(rows, name, n, fn, *args):
-    """One row; a failure is printed in its place and the run goes on."""
+    """One measurement of a row, added to the row's repetitions; a failure
+    is printed in its place and the run goes on."""
     t0 = time.monotonic()
     try:
         fig = fn(*args)
@@ -742,11 +842,54 @@ def run_row(rows, name, n, fn, *args):
         print("  failed: %s" % e, flush=True)
         fig = {"error": str(e)}
     print("  done in %.0f s" % (time.monotonic() - t0), flush=True)
-    rows.append((name, n, fig))
+    for r in rows:
+        if r[0] == name and r[1] == n:
+            r[2].append(fig)
+            return
+    rows.append((name, n, [fig]))
 
 
-def fmt(f, key, spec):
-    return spec % f[key] if key in f else "-"
+def cell(figs, key, spec):
+    """The median of the repetitions, with their range when there are
+    several: "0.41 (0.38-0.44)"."""
+    vals = [f[key] for f in figs if key in f and f[key] == f[key]]
+    if not vals:
+        return "-"
+    if key == "lost":
+        return "%d" % sum(vals)
+    med = spec % statistics.median(vals)
+    if len(vals) == 1:
+        return med
+    return "%s (%s-%s)" % (med, spec % min(vals), spec % max(vals))
+
+
+def print_comparison(rows):
+    """sse-outbox beside nchan: the figures the two are compared on."""
+    print("| path | N | runs | p50 ms | p99 ms | max ms | bcast 50% ms "
+          "| bcast 100% ms | KiB/stream, all server procs "
+          "| idle CPU %, all server procs | lost |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, figs in rows:
+        ok = [f for f in figs if "error" not in f]
+        bad = [f["error"][:80] for f in figs if "error" in f]
+        if not ok:
+            print("| %s | %d | failed: %s |" % (name, n, "; ".join(bad)))
+            continue
+        print("| %s | %d | %d%s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, n, len(ok), " (+%d failed)" % len(bad) if bad else "",
+            cell(ok, "p50", "%.2f"), cell(ok, "p99", "%.2f"),
+            cell(ok, "max", "%.2f"), cell(ok, "fan50", "%.1f"),
+            cell(ok, "fan100", "%.1f"), cell(ok, "mem_all_kib", "%.2f"),
+            cell(ok, "idle_all", "%.2f"), cell(ok, "lost", "%d")))
+        for e in bad:
+            print("|   | | failed: %s |" % e)
+    print()
+    print("Median of the runs, range in brackets. Latency: commit -> event "
+          "(sse-outbox),\npublish request sent -> event (nchan), single-user "
+          "rows 20 ms apart. KiB/stream\nand idle CPU: every process of the "
+          "server (lighttpd + sse-outbox; nginx\nmaster + workers). lost: "
+          "rows missing or duplicated, over all runs.")
+    print()
 
 
 def print_table(rows):
@@ -754,39 +897,51 @@ def print_table(rows):
           "| bcast 100% ms | KiB/stream | USS KiB/proc | PSS KiB/proc "
           "| idle CPU % | CPU ms/commit | lost |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, n, f in rows:
-        if "error" in f:
-            print("| %s | %d | failed: %s |" % (name, n, f["error"][:100]))
+    for name, n, figs in rows:
+        ok = [f for f in figs if "error" not in f]
+        if not ok:
+            print("| %s | %d | failed: %s |" % (name, n, figs[0]["error"][:100]))
             continue
-        print("| %s | %d | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s "
-              "| %s | %.3f | %d |" % (
-                  name, n, fmt(f, "procs", "%d"), f["p50"], f["p99"], f["max"],
-                  f["fan50"], f["fan100"], fmt(f, "mem_kib", "%.2f"),
-                  fmt(f, "uss_kib", "%.0f"), fmt(f, "pss_kib", "%.0f"),
-                  fmt(f, "idle_cpu", "%.2f"), f["cpu_per_commit_ms"], f["lost"]))
+        print("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+              "| %s | %s | %s |" % (
+                  name, n, cell(ok, "procs", "%d"), cell(ok, "p50", "%.2f"),
+                  cell(ok, "p99", "%.2f"), cell(ok, "max", "%.2f"),
+                  cell(ok, "fan50", "%.1f"), cell(ok, "fan100", "%.1f"),
+                  cell(ok, "mem_kib", "%.2f"), cell(ok, "uss_kib", "%.0f"),
+                  cell(ok, "pss_kib", "%.0f"), cell(ok, "idle_cpu", "%.2f"),
+                  cell(ok, "cpu_per_commit_ms", "%.3f"), cell(ok, "lost", "%d")))
     print()
-    print("procs: sse-outbox processes serving the N streams. KiB/stream: "
-          "growth of the one\nprocess's PSS per stream. USS/PSS KiB/proc: "
-          "median over sse-outbox's own\nprocesses (smaps_rollup; the web "
-          "server's are not counted). idle CPU: all\nsse-outbox processes "
-          "together, % of one core. CPU ms/commit: all sse-outbox\n"
-          "processes while single-user rows are sent (idle CPU included).")
+    print("procs: sse-outbox processes serving the N streams (nchan: nginx "
+          "workers).\nKiB/stream: growth of the one sse-outbox process's PSS "
+          "per stream. USS/PSS\nKiB/proc: median over sse-outbox's own "
+          "processes (smaps_rollup; the web\nserver's are not counted). idle "
+          "CPU: all sse-outbox processes together, %\nof one core. CPU "
+          "ms/commit: all sse-outbox processes while single-user\nrows are "
+          "sent (idle CPU included). Several runs: median (range).")
     print()
     print("CPU ms per single-user commit net of idle CPU, per-process rows:")
-    for name, n, f in rows:
-        if "error" in f or "up_s" not in f:
-            continue
-        net = f["single_cpu_s"] - f["idle_cpu"] / 100 * f["single_s"]
-        print("  %s, N = %d: %.3f (streams up in %.1f s)" % (
-            name, n, net / f["single_rows"] * 1000, f.get("up_s", 0)))
+    for name, n, figs in rows:
+        for f in figs:
+            if "error" in f or "up_s" not in f:
+                continue
+            net = f["single_cpu_s"] - f["idle_cpu"] / 100 * f["single_s"]
+            print("  %s, N = %d: %.3f (streams up in %.1f s)" % (
+                name, n, net / f["single_rows"] * 1000, f.get("up_s", 0)))
     print()
-    print("CPU ms per broadcast (median of 5; CPU time is counted in clock ticks):")
-    for name, n, f in rows:
-        if "error" in f:
-            continue
-        ours, relay, client = f["bcast_cpu"]
-        print("  %s, N = %d: sse-outbox %.0f, web server %s, load client %.0f" % (
-            name, n, ours, "%.0f" % relay if relay else "(not measured)", client))
+    print("CPU ms per broadcast (median of 5; CPU time is counted in clock "
+          "ticks):")
+    for name, n, figs in rows:
+        for f in figs:
+            if "error" in f:
+                continue
+            ours, relay, client = f["bcast_cpu"]
+            print("  %s, N = %d: server %.0f, relay %s, load client %.0f" % (
+                name, n, ours, "%.0f" % relay if relay else "(not measured)",
+                client))
+
+
+def load_average():
+    return open("/proc/loadavg").read().split()[:3]
 
 
 def main():
@@ -806,8 +961,12 @@ def main():
           "max_user_instances %s" % (
               cpu, os.cpu_count(), mem, platform.release(),
               open("/proc/sys/fs/inotify/max_user_instances").read().strip()))
+    print("load average before: %s" % " ".join(load_average()), flush=True)
     t0 = time.monotonic()
+    multi = []
     rows = []
+    shapes = []
+    pgs = []
     for store in STORES if os.environ.get("BENCH_LIGHTTPD", "1") == "1" else []:
         pg = None
         if store == "postgresql":
@@ -815,32 +974,43 @@ def main():
                 pg = pg_bench.BenchPostgres()
             except Exception as e:
                 print("  PostgreSQL not started: %s" % e, flush=True)
-                rows.append(("lighttpd bin-path, PostgreSQL", 0,
-                             {"error": str(e)}))
                 continue
+            pgs.append(pg)
         elif store != "sqlite":
             sys.exit("BENCH_STORES: unknown %r (sqlite, postgresql)" % store)
-        name = "lighttpd bin-path, 1 process" + (
+        name = "sse-outbox: lighttpd (%d worker%s) bin-path, 1 process%s" % (
+            LIGHTTPD_WORKERS, "s" if LIGHTTPD_WORKERS > 1 else "",
             ", PostgreSQL" if pg else "")
-        try:
-            for n in SIZES:
-                print("measuring %s, N = %d ..." % (name, n), flush=True)
-                run_row(rows, name, n, bench_lighttpd, n, pg)
-        finally:
-            if pg:
-                pg.stop()
-    for n in SIZES if os.environ.get("BENCH_NGINX", "1") == "1" else []:
-        print("measuring nginx -> --listen, N = %d ..." % n, flush=True)
-        run_row(rows, "nginx (2 workers), --listen, 1 process", n, bench_nginx, n)
+        shapes.append((name, lambda n, pg=pg: bench_lighttpd(n, pg)))
+    if os.environ.get("BENCH_NCHAN", "1") == "1":
+        shapes.append(("nginx (2 workers) + nchan", bench_nchan))
+    if os.environ.get("BENCH_NGINX", "1") == "1":
+        shapes.append(("sse-outbox: nginx (2 workers), --listen, 1 process",
+                       bench_nginx))
+    # Interleaved, so that a busy moment of the shared machine does not
+    # fall on one server's runs only.
+    try:
+        for n in SIZES:
+            for rep in range(REPS):
+                for name, fn in shapes:
+                    print("measuring %s, N = %d, run %d of %d ..." % (
+                        name, n, rep + 1, REPS), flush=True)
+                    run_row(multi, name, n, fn, n)
+    finally:
+        for pg in pgs:
+            pg.stop()
     for shape in PROCESS_SHAPES:
         for n in PROCESS_SIZES:
             print("measuring %s, N = %d ..." % (PROCESS_SHAPE_NAMES[shape], n),
                   flush=True)
             run_row(rows, PROCESS_SHAPE_NAMES[shape], n, bench_per_process,
                     shape, n)
-    print("all measured in %.0f s" % (time.monotonic() - t0))
+    print("all measured in %.0f s; load average after: %s" % (
+        time.monotonic() - t0, " ".join(load_average())))
     print()
-    print_table(rows)
+    if multi:
+        print_comparison(multi)
+    print_table(multi + rows)
 
 
 if __name__ == "__main__":

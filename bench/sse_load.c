@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 /*
- * usage: sse_load HOST PORT PATH_PREFIX N
+ * usage: sse_load HOST PORT PATH_PREFIX N [id|data]
  *   Opens N connections, GET PATH_PREFIX<i> (HTTP/1.0, so the body is not
  *   chunked), and records the arrival time of every event id per stream.
- *   Prints "READY <n>" once every stream has its retry: line. Commands on
+ *   The event's number is its id: line (sse-outbox), or with "data" its
+ *   data: line (nchan's ids are its own; the publisher sends the number
+ *   as the message). Prints "READY <n>" once every stream has its retry:
+ *   line (with "data": its response headers). Commands on
  *   stdin: "COUNT" prints "COUNT <events> <closed> <ready>" (ready: streams
  *   that have their retry: line, to tell a slow start from a stuck one),
  *   "DUMP <file>" writes
@@ -41,6 +44,7 @@ struct rec {
 
 static struct rec *recs;
 static size_t nrecs, caprecs;
+static int by_data;		/* the number is in data:, not id: */
 
 static double
 now_mono(void)
@@ -109,12 +113,18 @@ feed(struct conn *c, int idx, const char *p, size_t n, double t, int *ready)
 		if (c->state == 1) {
 			if (c->len == 0)
 				c->state = 2;
+			if (c->len == 0 && by_data && !c->ready) {
+				c->ready = 1;
+				(*ready)++;
+			}
 		} else if (c->len == 0) {
 			if (c->pending_id >= 0)
 				record(idx, c->pending_id, t);
 			c->pending_id = -1;
-		} else if (strncmp(c->line, "id: ", 4) == 0) {
+		} else if (!by_data && strncmp(c->line, "id: ", 4) == 0) {
 			c->pending_id = atoll(c->line + 4);
+		} else if (by_data && strncmp(c->line, "data: ", 6) == 0) {
+			c->pending_id = atoll(c->line + 6);
 		} else if (strncmp(c->line, "retry:", 6) == 0 && !c->ready) {
 			c->ready = 1;
 			(*ready)++;
@@ -132,10 +142,12 @@ main(int argc, char **argv)
 	int ep, n, ready = 0, closed = 0, announced = 0;
 	char buf[65536];
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: sse_load HOST PORT PATH_PREFIX N\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: sse_load HOST PORT PATH_PREFIX N "
+		    "[id|data]\n");
 		return 2;
 	}
+	by_data = argc == 6 && strcmp(argv[5], "data") == 0;
 	n = atoi(argv[4]);
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
