@@ -472,7 +472,8 @@ def bench_lighttpd(n, pg=None):
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
         idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
-        fig = measure_stream_set(db, load, n, [pid], relay=relays)
+        fig = measure_stream_set(db, load, n, [pid], relay=relays,
+                                 workdir=work)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
                     "mem_all_kib": (full_all - empty_all) / n,
                     "idle_all": idle_all,
