@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # sse-outbox: Server-Sent Events from an SQLite outbox, over FastCGI or CGI.
 
 PREFIX ?= /usr/local

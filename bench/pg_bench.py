@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A private PostgreSQL for the benchmark, started as the tests start one
 (tests/integration/pg.py): Debian's postgresql package, initdb as the
 unprivileged postgres user into a temporary directory, a private unix

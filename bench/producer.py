@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Benchmark producer: inserts outbox rows and prints when each committed.
 
 usage: producer.py DB single COUNT RATE NUSERS   (rows to random users)

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """sse-outbox benchmark: prints one table of figures (not a pass/fail test).
 
 Through lighttpd (mod_fastcgi bin-path, one sse-outbox process), for N idle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Benchmark client: holds many SSE streams with epoll, timestamps events. */
 #include <arpa/inet.h>
 #include <errno.h>

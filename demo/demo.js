@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // sse-outbox demo page: one EventSource on /sse?user=..., and a form that
 // posts to send.cgi. No dependencies. Untrusted text only goes through
 // textContent, never innerHTML.

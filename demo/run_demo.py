@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Run the sse-outbox demo (lighttpd, sse-outbox, a tiny producer) in one go.
 
     make demo            (or: python3 demo/run_demo.py after `make`)

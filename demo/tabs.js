@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // sse-outbox demo: the tabs page. Every tab makes an SSEOutbox for the
 // same URL; sse-outbox.js keeps one EventSource among them. Untrusted text
 // only goes through textContent. window.demoEvents lists what this tab

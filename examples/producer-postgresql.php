@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: BSD-2-Clause
 // Notify from PHP on PostgreSQL (PDO pgsql): the outbox row is written in
 // the same transaction as the change it announces, so a rolled-back
 // change notifies no one.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Notify from psql (or any SQL client) on PostgreSQL: the outbox row is
 -- written in the same transaction as the change it announces, so a
 -- rolled-back change notifies no one.

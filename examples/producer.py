@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Notify from Python: the outbox row is written in the same transaction
 as the change it announces, so a rolled-back change notifies no one.
 

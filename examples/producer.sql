@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Notify from the sqlite3 shell (or any SQL client): the outbox row is
 -- written in the same transaction as the change it announces, so a
 -- rolled-back change notifies no one.

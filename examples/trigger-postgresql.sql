@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- Notify from a trigger on an application table (PostgreSQL): every
 -- message inserted into `messages` notifies its recipient, in the same
 -- transaction, whoever inserts it (the application, a batch job, psql).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* FastCGI connections in, parsed requests out: libfcgi's accept threads. */
 #include "acceptor.h"
 

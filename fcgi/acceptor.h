@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* FastCGI connections in, parsed requests out: libfcgi's accept threads. */
 #ifndef FCGI_ACCEPTOR_H
 #define FCGI_ACCEPTOR_H

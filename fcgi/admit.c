@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Admission: whether a request becomes a stream, and every refusal. */
 #include "admit.h"
 

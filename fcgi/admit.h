@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Admission: whether a request becomes a stream, and every refusal. */
 #ifndef FCGI_ADMIT_H
 #define FCGI_ADMIT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Whole answers sent outside the event loop: errors, HEAD, the stats. */
 #ifndef FCGI_ANSWER_H
 #define FCGI_ANSWER_H

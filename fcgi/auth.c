@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Who the user is: maps a request's credential to a user id, or refuses. */
 #include "auth.h"
 

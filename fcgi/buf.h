@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Growable byte buffer with a hard cap and a sticky failure flag. */
 #ifndef FCGI_BUF_H
 #define FCGI_BUF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* How the event loop learns of commits: the source for SSE_DB's store. */
 #include "changes.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* How the event loop learns of commits: one interface, one module each. */
 #ifndef FCGI_CHANGES_H
 #define FCGI_CHANGES_H

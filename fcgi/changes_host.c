@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Commits to an SQLite file, read once per host for every process. */
 #include "changes.h"
 

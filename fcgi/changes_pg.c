@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Commits to a PostgreSQL outbox: one LISTEN connection, non-blocking. */
 #include "changes.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Commits to an SQLite file: inotify, then a look at the write lock. */
 #include "changes.h"
 

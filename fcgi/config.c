@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The settings: defaults, sources and validation, from one table. */
 #include "config.h"
 

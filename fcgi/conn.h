@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A process's database connections: the loop's own, and admission's. */
 #ifndef FCGI_CONN_H
 #define FCGI_CONN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* What a process counts for the stats endpoint: written by the loop. */
 #ifndef FCGI_COUNTERS_H
 #define FCGI_COUNTERS_H

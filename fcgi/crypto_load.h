@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libcrypto, loaded for HS256 tokens only: other processes never map it. */
 #ifndef FCGI_CRYPTO_LOAD_H
 #define FCGI_CRYPTO_LOAD_H

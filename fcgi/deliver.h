@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Rows to streams: live fan-out of new rows, and each stream's backlog. */
 #ifndef FCGI_DELIVER_H
 #define FCGI_DELIVER_H

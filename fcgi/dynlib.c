@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A shared library opened at run time, its functions resolved by name. */
 #include "dynlib.h"
 

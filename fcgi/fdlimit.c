@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The descriptor budget: RLIMIT_NOFILE and the number of streams it allows. */
 #include "fdlimit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The descriptor budget: RLIMIT_NOFILE and the number of streams it allows. */
 #ifndef FCGI_FDLIMIT_H
 #define FCGI_FDLIMIT_H

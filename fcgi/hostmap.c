@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The file a database's processes share: published cursor, process slots. */
 #include "hostmap.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The file a database's processes share: published cursor, process slots. */
 #ifndef FCGI_HOSTMAP_H
 #define FCGI_HOSTMAP_H

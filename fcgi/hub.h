@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One process's event loop: adopts streams, runs each turn, shuts down. */
 #ifndef FCGI_HUB_H
 #define FCGI_HUB_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* HS256 JSON Web Tokens (RFC 7519): verify one and read its claims, or sign. */
 #ifndef FCGI_JWT_H
 #define FCGI_JWT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One-line, levelled messages to stderr (the web server's error log). */
 #include "log.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One-line, levelled messages to stderr (the web server's error log). */
 #ifndef FCGI_LOG_H
 #define FCGI_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The event loop's mechanism: an epoll set, handlers, a sub-ms wait. */
 #include "loop.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Flags and environment into a config, --check, token, pick the mode, serve. */
 #include <errno.h>
 #include <fcntl.h>

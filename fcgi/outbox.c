@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The store: picks SQLite or PostgreSQL by the form of SSE_DB. */
 #include "outbox.h"
 

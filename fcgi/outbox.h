@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The store: open the outbox (SQLite or PostgreSQL), read rows by id. */
 #ifndef FCGI_OUTBOX_H
 #define FCGI_OUTBOX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The PostgreSQL store: connect with libpq, read rows after an id. */
 #include "outbox_store.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The SQLite store: open the outbox file, read rows after an id. */
 #include "outbox_store.h"
 

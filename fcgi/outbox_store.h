@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Inside the store: the ops table each implementation of outbox.h fills. */
 #ifndef FCGI_OUTBOX_STORE_H
 #define FCGI_OUTBOX_STORE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libpq, loaded when SSE_DB names PostgreSQL: no SQLite process maps it. */
 #include "pq_load.h"
 

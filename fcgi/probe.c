@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The diagnostic stream `sse-outbox doctor` asks for (GET ...?probe=1). */
 #include "probe.h"
 

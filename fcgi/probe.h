@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The diagnostic stream `sse-outbox doctor` asks for (GET ...?probe=1). */
 #ifndef FCGI_PROBE_H
 #define FCGI_PROBE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The caps of a process, counted across threads: streams, per user. */
 #ifndef FCGI_QUOTA_H
 #define FCGI_QUOTA_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The streams of one event loop: who follows which key, in which order. */
 #ifndef FCGI_REGISTRY_H
 #define FCGI_REGISTRY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* CGI parameters into a request, query and cookie parsing, HTTP errors. */
 #include "request.h"
 

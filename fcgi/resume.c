@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Where a stream starts, and when a "reset" event must come first. */
 #include "resume.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Process lifecycles: FastCGI (acceptor threads, the hub) or one CGI request. */
 #include "server.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The settings file beside the program: where it is, and whether to trust it. */
 #ifndef FCGI_SETTINGS_H
 #define FCGI_SETTINGS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The text/event-stream wire format: pure functions, no I/O. */
 #include "sse.h"
 

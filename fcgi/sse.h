@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The text/event-stream wire format: pure functions, no I/O. */
 #ifndef FCGI_SSE_H
 #define FCGI_SSE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The stats endpoint's text: Prometheus exposition format, pure. */
 #ifndef FCGI_STATS_H
 #define FCGI_STATS_H

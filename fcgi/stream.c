@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One stream's life: headers, framed events, heartbeats, writes, end. */
 #include "stream.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Which streams follow which recipient key: a hash of key -> members. */
 #ifndef FCGI_SUBS_H
 #define FCGI_SUBS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* How response bytes travel: FastCGI STDOUT records, or raw CGI stdout. */
 #include "transport.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Notices commits to the database without polling: inotify on its files. */
 #ifndef FCGI_WATCH_H
 #define FCGI_WATCH_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // Builds the package from its one source, with no dependencies:
 //
 //   src/sse-outbox.js   -> dist/sse-outbox.mjs   ES module (export default)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Install the Debian packages named as arguments that are not installed
 # yet (used by `make deps` and `make deps-test`; run as root).
 #

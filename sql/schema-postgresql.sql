@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- sse-outbox: the outbox table on PostgreSQL. Safe to apply again to an
 -- existing database: every statement is idempotent.
 --

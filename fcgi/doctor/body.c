@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's reading of a probe body: HTTP framing removed, events timed. */
 #include "body.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's reading of a probe body: HTTP framing removed, events timed. */
 #ifndef FCGI_DOCTOR_BODY_H
 #define FCGI_DOCTOR_BODY_H

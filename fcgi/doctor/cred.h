@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's credential: from an option, a file or the environment. */
 #ifndef FCGI_DOCTOR_CRED_H
 #define FCGI_DOCTOR_CRED_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `sse-outbox doctor`: do events reach a browser as they are written? */
 #ifndef FCGI_DOCTOR_DOCTOR_H
 #define FCGI_DOCTOR_DOCTOR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's error messages: one line into the caller's buffer. */
 #include "err.h"
 

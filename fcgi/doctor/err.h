@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's error messages: one line into the caller's buffer. */
 #ifndef FCGI_DOCTOR_ERR_H
 #define FCGI_DOCTOR_ERR_H

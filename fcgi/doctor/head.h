@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's reading of a response head: status and the headers it judges. */
 #ifndef FCGI_DOCTOR_HEAD_H
 #define FCGI_DOCTOR_HEAD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's HTTP client: one GET with a deadline, read as it arrives. */
 #include "http.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's HTTP client: one GET with a deadline, read as it arrives. */
 #ifndef FCGI_DOCTOR_HTTP_H
 #define FCGI_DOCTOR_HTTP_H

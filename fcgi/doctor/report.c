@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's report: what it saw and what to change, on stdout/stderr. */
 #include "report.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's URL: an http:// URL split for a request, and parameters. */
 #include "url.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's URL: an http:// URL split for a request, and parameters. */
 #ifndef FCGI_DOCTOR_URL_H
 #define FCGI_DOCTOR_URL_H

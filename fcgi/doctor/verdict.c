@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The doctor's diagnosis: streaming or held, and the fix for each server. */
 #include "verdict.h"
 

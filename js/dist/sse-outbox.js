@@ -28,6 +28,7 @@
  * OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
  */
 (function () {
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * sse-outbox: one Server-Sent Events stream shared by every tab.
  *

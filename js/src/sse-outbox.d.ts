@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // Types of sse-outbox (the browser helper). Needs the DOM library
 // (EventTarget, MessageEvent), as any code using EventSource does.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * sse-outbox: one Server-Sent Events stream shared by every tab.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // Browser agent for the integration tests: drives Debian's headless
 // Chromium (playwright-core, never a downloaded browser) and the
 // `eventsource` npm client on behalf of a pytest test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target: the JWT verifier, with oracles that need no forgery. */
 #include <stdint.h>
 #include <stdio.h>

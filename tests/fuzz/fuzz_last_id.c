@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target: the resume-point parser against strtoull. */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target: query parameters, percent-decoding and cookies,
  * each checked against a plain reference implementation. */
 #include <stdint.h>

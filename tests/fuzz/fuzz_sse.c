@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target: frame a fuzzed row, parse it back as a browser does. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Helpers for the browser tests: the browser agent (headless Debian
 Chromium and the `eventsource` npm client, tests/browser/agent.mjs), the
 demo (demo/run_demo.py) that can be stopped and started again on the

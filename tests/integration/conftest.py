@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Fixtures: temporary directories with fresh databases, and real
 lighttpd, Apache and nginx servers started from the repository's example
 configurations, stopped (by PID) when the test or session ends."""

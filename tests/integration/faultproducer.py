@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Producers that misbehave on purpose, for the fault, burst and chaos
 tests. Like producer.py (whose connection and insert they reuse) each is
 a separate process writing the database as an application would.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A raw FastCGI client for the tests that talk to `sse-outbox --listen`
 directly, as a web server would: records built by hand (FastCGI 1.0), so
 a test can also send what no web server sends (idle connections,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Real web servers, databases and producer processes for the tests.
 
 Every server runs from the repository's example configuration:

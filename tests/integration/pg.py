@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A real PostgreSQL server for the tests: Debian's postgresql package,
 initdb into a temporary directory as the unprivileged `postgres` user,
 pg_ctl start on a private unix socket directory (reachable by www-data,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Insert outbox rows the way an application would: a separate process,
 plain INSERTs, WAL mode, one transaction per row.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A small streaming Server-Sent Events client for the integration tests.
 
 It speaks raw HTTP/1.1 over a socket (no keep-alive reuse, no redirects),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Many event streams read by one selector loop, for the fault, chaos
 and burst tests.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The acceptor of `sse-outbox --listen`, spoken to as a web server would
 and as one never should: idle connections, management records, other
 FastCGI roles, SIGUSR1 (lighttpd's kill-signal, mod_fastcgi), SIGTERM

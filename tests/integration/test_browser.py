@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Real browser clients against the demo (demo/run_demo.py: lighttpd and
 the responder): headless Debian Chromium driven through playwright-core,
 and the `eventsource` npm client, both from tests/browser/agent.mjs.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The browser helper (js/, served as /sse-outbox.js) in headless Chromium
 against a real lighttpd + sse-outbox with SSE_AUTH=jwt, as an application
 would deploy it: a page that sets the `sse_token` cookie (or renders the

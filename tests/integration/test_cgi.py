@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Plain CGI: the binary run as a CGI process (stdout a pipe), checked
 byte for byte, and the same binary under lighttpd's mod_cgi."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Chaos: nothing lost, nothing duplicated, nothing foreign.
 
 lighttpd (one bin-path responder serving every stream) and Apache

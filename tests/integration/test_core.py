@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The event loop under rows and states that once broke it.
 
 * A row too large for the wire (the one that crashed the whole process

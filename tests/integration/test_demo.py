@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """`make demo` end to end: demo/run_demo.py under lighttpd on a free port.
 
 Starts the demo script, checks the page is served, posts to send.cgi and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The documentation holds together: README.md stays short and starts
 with the two commands, no page points outside the repository, every
 link between pages resolves, and the pages agree with the manual page

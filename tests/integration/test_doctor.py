@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """`sse-outbox doctor` against real servers: each started from its example
 file, once as shipped (the doctor must say "streaming", exit 0) and once
 deliberately broken the way users' servers are (it must say "buffered"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Refused requests through real servers: each status, its headers, and
 the responder's one log line naming the cause."""
 

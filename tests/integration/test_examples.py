@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The example configurations as shipped: valid for their servers, with
 timeouts that fit together, and documenting every setting."""
 

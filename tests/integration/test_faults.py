@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Database faults and bursts, each with its defined answer.
 
 Through a real lighttpd (bin-path, one responder serving every stream)

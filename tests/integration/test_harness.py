@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The harness's crash check: a crash in any server's log fails the test
 whose servers logged it (conftest.no_crash_reports, the teardown of the
 shared fixtures, test_servers and test_doctor). Fed here with the lines

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """One reader per host (issue 11): processes that serve one stream each
 (Apache mod_fcgid, lighttpd mod_cgi) share <db>-sse; one of them, the
 leader, watches and reads the database for all and wakes only the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """`make install` and `make uninstall` with PREFIX and DESTDIR, and the
 man page they install: it renders without warnings and covers every
 command and setting that `sse-outbox --help` lists."""

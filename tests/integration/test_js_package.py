@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The browser helper as a package (js/): the committed builds are what
 js/build.mjs makes from js/src; each build loads as what it claims to be
 (ES module, CommonJS, classic script) and carries the version banner and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Commit-to-receipt latency through each server. Printed, never
 asserted: timing depends on the machine. What is asserted is that every
 row arrives once, in order."""

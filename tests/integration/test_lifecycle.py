@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """How streams end: a client that vanishes, SSE_MAX_STREAM (and its
 jitter), SIGTERM; and the caps that refuse streams: SSE_MAX_PER_USER
 (429). SSE_MAX_STREAMS (503) is in test_errors.py."""

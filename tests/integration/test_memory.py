@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A one-stream process stays small: under CGI and mod_fcgid every open
 EventSource is a process, so its private memory is paid per stream
 (docs/performance.md). Each test starts real CGI streams and reads the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The PostgreSQL store against a real PostgreSQL server (pg.py), through
 real lighttpd (FastCGI bin-path and mod_cgi) and Apache: per-user rows,
 broadcast, resume, reset, isolation; commit order that differs from

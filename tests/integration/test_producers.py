@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The producer examples in examples/ (PHP with PDO SQLite, Python's
 sqlite3, the sqlite3 shell), each run as shipped against a live stream
 behind lighttpd: the committed change's event arrives, the rolled-back

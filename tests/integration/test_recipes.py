@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The deployment recipes cannot be misconfigured into a leak, each run
 through the real server from the example file or the docs page a user
 copies: a forged Basic header gets nobody's rows through any nginx

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The resume policy through a real server: a resume point above every
 id the database ever gave, after `sse-outbox prune` deleted rows, gets
 exactly one reset ("unknown-id"), then every row that is left."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Retention and schema: `sse-outbox prune`, the reset event, ids never
 reused, sql/schema.sql applied again, a schema too new, the bare table.
 

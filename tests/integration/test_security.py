@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Security suite: what a signed token grants and nothing more, tokens of
 an independent implementation (PyJWT), every kind of bad token refused,
 isolation between users whose ids are hostile, rows that try to forge

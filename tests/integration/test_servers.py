@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Every way of serving sse-outbox that the example files show, started
 for real from those files (ports and paths templated), held to the same
 checks:

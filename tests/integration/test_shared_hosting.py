@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Shared hosting for real: an Apache whose only setting for the tenant's
 directory is `AllowOverride All`, and a tenant who uploads the program,
 its settings file and an .htaccess, nothing else.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Every configuration snippet a user may copy from README.md or docs/
 is checked by its server's own syntax check: each fenced block marked
 ```apache, ```lighttpd or ```nginx, wrapped in the least context it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The test client's event-stream parser against the HTML standard's
 rules, so that what the other tests see is what a browser would see."""
 

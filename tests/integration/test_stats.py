@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SSE_STATS=1: GET ?stats answers Prometheus text with this process's
 counters, which move as streams open and close, rows and heartbeats are
 sent and requests are refused. And the README's recipes that keep it to

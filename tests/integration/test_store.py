@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The SQLite store and the commit watcher, through a real lighttpd and
 producers in separate processes:
 

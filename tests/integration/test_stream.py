@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Streams through real servers: framing, recipients, resume, heartbeats.
 
 Each test runs against lighttpd (mod_fastcgi, bin-path, max-procs 1) and

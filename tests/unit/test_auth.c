@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Unit tests for auth.c: credentials per mode (alone, and as request.c
  * finds them), cookies, the JWT secret.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for buf.c: growth, the hard cap, the sticky flag, numbers. */
 #include "buf.h"
 

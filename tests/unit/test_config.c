@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for config.c: defaults, validation, errors named together. */
 #include "config.h"
 

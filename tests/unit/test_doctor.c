@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Unit tests for the doctor's pure parts (fcgi/doctor/): URLs, Base64,
  * the response head, the body reader (chunked, Content-Length, to the

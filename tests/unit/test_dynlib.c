@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for dynlib.c: a library found or not, a function it lacks. */
 #include "dynlib.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for jwt.c: HS256 verification, every refusal, and signing. */
 #include "jwt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Unit tests for outbox.c on a temporary SQLite file made from
  * sql/schema.sql (no mock): the open-time refusals, who a row is for,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The registry: killing streams from inside walks never frees them. */
 #include <setjmp.h>
 #include <stdarg.h>

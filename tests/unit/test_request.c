@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for request.c: query parsing, resume points, error answers. */
 #include "request.h"
 

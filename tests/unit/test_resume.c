@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for resume.c: start point, reset decision, reset data. */
 #include "resume.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for settings_unsafe: who may own and write a settings file. */
 #include "settings.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for sse.c: framing, and reading it back as a browser would. */
 #include "sse.h"
 

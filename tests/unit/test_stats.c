@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests of the stats text (Prometheus exposition format). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for subs.c: the key -> members index. */
 #include "subs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for transport.c: FastCGI records, raw CGI, writing it all. */
 #include "transport.h"
 

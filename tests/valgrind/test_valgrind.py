@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The request path under valgrind: the binary run as CGI (and its
 subcommands), and one `--listen` process serving several streams at once
 behind lighttpd, must free what it allocates and touch no memory it
