@@ -48,20 +48,41 @@ deliver_shrink(struct deliver *d)
 }
 
 /*
+ * The most bytes a row can take on the wire without counting them: every
+ * byte of data at worst a line of its own ("data: " and "\n"), plus the
+ * id, event and blank lines. Rows under DELIVER_ROW_MAX by this bound,
+ * nearly all of them, are framed without a counting pass first.
+ */
+static int
+deliver_may_be_too_large(const struct outbox_row *row)
+{
+	size_t bound = DELIVER_ROW_MAX / 8 - 64;
+
+	return row->data_len > bound || row->event_len > bound ||
+	    row->data_len + row->event_len > bound;
+}
+
+/*
  * Frame row into the scratch buffer once; the same bytes go to every
  * stream it is for. A row too large for the wire becomes a "skipped"
- * event carrying its id. -1 only when memory ran out.
+ * event carrying its id, and the log says so. -1 only when memory ran
+ * out.
  */
 static int
 deliver_frame(struct deliver *d, const struct outbox_row *row)
 {
-	size_t size = sse_event_size(row->id, row->event, row->event_len,
-	    row->data, row->data_len);
+	size_t size = 0;
 	int cleaned = 0;
 	char data[128];
 
 	buf_reset(&d->scratch);
+	if (deliver_may_be_too_large(row))
+		size = sse_event_size(row->id, row->event, row->event_len,
+		    row->data, row->data_len);
 	if (size > DELIVER_ROW_MAX) {
+		log_warnx("row %lld is %zu bytes as an event, over the limit "
+		    "of %d: streams get a \"skipped\" event with its id "
+		    "instead", row->id, size, DELIVER_ROW_MAX);
 		snprintf(data, sizeof(data), "{\"reason\":\"too-large\","
 		    "\"bytes\":%zu,\"limit\":%d}", size, DELIVER_ROW_MAX);
 		return sse_append_event(&d->scratch, row->id, "skipped", 7,
@@ -74,19 +95,6 @@ deliver_frame(struct deliver *d, const struct outbox_row *row)
 		log_warnx("row %lld: CR, LF or NUL dropped from its event "
 		    "name", row->id);
 	return 0;
-}
-
-/* Is the framed row a "skipped" notice? Then say so, once per row. */
-static void
-deliver_log_skipped(const struct outbox_row *row)
-{
-	size_t size = sse_event_size(row->id, row->event, row->event_len,
-	    row->data, row->data_len);
-
-	if (size > DELIVER_ROW_MAX)
-		log_warnx("row %lld is %zu bytes as an event, over the limit "
-		    "of %d: streams get a \"skipped\" event with its id "
-		    "instead", row->id, size, DELIVER_ROW_MAX);
 }
 
 /* The framed row reaches s: its bytes, its id, its place in line. */
@@ -171,7 +179,6 @@ deliver_on_live_row(void *ctx, const struct outbox_row *row)
 			deliver_each_recipient(d, row, deliver_mark_behind,
 			    d);
 		} else {
-			deliver_log_skipped(row);
 			deliver_each_recipient(d, row, deliver_live_one, w);
 		}
 		deliver_shrink(d);
@@ -264,7 +271,6 @@ deliver_on_backlog_row(void *ctx, const struct outbox_row *row)
 		w->stopped = 1;
 		return -1;
 	}
-	deliver_log_skipped(row);
 	deliver_give(w->d, s, row->id, w->now);
 	deliver_shrink(w->d);
 	/* Big rows: stop at the high-water mark, go on once written. */
