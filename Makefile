@@ -42,7 +42,7 @@ OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
 UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
-	registry outbox settings resume dynlib
+	registry outbox settings resume dynlib rowring
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs jansson 2>/dev/null) -ldl
 unit_deps_sse = sse buf
@@ -64,6 +64,7 @@ unit_deps_doctor = doctor/url doctor/head doctor/body doctor/verdict \
 unit_deps_outbox = outbox outbox_sqlite outbox_pg pq_load dynlib log
 unit_libs_outbox = $$(pkg-config --libs sqlite3) -ldl
 unit_deps_resume = resume
+unit_deps_rowring = rowring
 unit_deps_dynlib = dynlib
 unit_libs_dynlib = -ldl
 

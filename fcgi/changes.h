@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "outbox.h"
+
 /*
  * The hub knows commits only through this interface, so that another
  * source (a host-wide reader shared by many processes, a PostgreSQL
@@ -24,6 +26,10 @@ enum changes_due {
 				 * and may be for this process: move the live
 				 * cursor there, and every stream reads its
 				 * own rows up to it */
+	CHANGES_ROWS = 32,	/* another process read new rows and holds
+				 * them for this one: take them with
+				 * changes_rows (on failure, do as for
+				 * CHANGES_CURSOR) */
 };
 
 struct changes;
@@ -48,11 +54,19 @@ struct changes_ops {
 	 * it from the store.
 	 */
 	int (*cursor)(struct changes *c, long long *cursor);
-	/* The hub's live read passed a row (user NULL: a broadcast)... */
-	void (*saw_row)(struct changes *c, long long id, const char *user,
-	    size_t len);
+	/* The hub's live read passed a row... */
+	void (*saw_row)(struct changes *c, const struct outbox_row *row);
 	/* ... and ended, with the live cursor at cursor. */
 	void (*read_done)(struct changes *c, long long cursor);
+	/*
+	 * CHANGES_ROWS: call fn for each row after `after` that another
+	 * process read, in id order; 0 with *upto set to the id every row
+	 * up to which was given (or was not for this process's streams),
+	 * -1 when they cannot all be given (then the live cursor moves as
+	 * for CHANGES_CURSOR and streams read their own rows).
+	 */
+	int (*rows)(struct changes *c, long long after, outbox_row_fn fn,
+	    void *ctx, long long *upto);
 	/* A stream following keys[0..n) came (add 1) or went (add 0). */
 	void (*follow)(struct changes *c, const char *const *keys,
 	    const size_t *lens, size_t n, int add);
@@ -118,11 +132,17 @@ changes_cursor(struct changes *c, long long *cursor)
 }
 
 static inline void
-changes_saw_row(struct changes *c, long long id, const char *user,
-    size_t len)
+changes_saw_row(struct changes *c, const struct outbox_row *row)
 {
 	if (c->ops->saw_row)
-		c->ops->saw_row(c, id, user, len);
+		c->ops->saw_row(c, row);
+}
+
+static inline int
+changes_rows(struct changes *c, long long after, outbox_row_fn fn,
+    void *ctx, long long *upto)
+{
+	return c->ops->rows ? c->ops->rows(c, after, fn, ctx, upto) : -1;
 }
 
 static inline void

@@ -24,12 +24,16 @@
  * <db>-sse (hostmap.c) and one of them, the leader (whoever holds the
  * leader lock; it dies with its process), runs the per-process source
  * (changes_sqlite.c), reads each commit once through the hub's live read,
- * and for every row wakes the processes whose slot holds a hash of the
- * row's recipient (all active ones for a broadcast), by one datagram to
- * the abstract unix socket each process binds, named after the shared
- * file and its pid. A woken follower moves its live cursor to the
- * published target and its streams read their own rows with their own
- * keys: nothing read by another process is ever framed.
+ * copies each row into the shared file's ring (rowring.c), and wakes the
+ * processes whose slot holds a hash of the row's recipient (all active
+ * ones for a broadcast), by one datagram to the abstract unix socket each
+ * process binds, named after the shared file and its pid. A woken
+ * follower takes the new rows from the ring and gives each to its
+ * streams whose keys equal the row's recipient, byte for byte, as its own
+ * live read would; it touches the database only to catch a stream up
+ * (a resume, a slow client) or when the ring cannot give every row
+ * (lapped, a row too large for it, a new leader): then it moves its live
+ * cursor to the published target and its streams read their own rows.
  *
  * Publishing is two-phase: target = X before the wakes, cursor = X after
  * them. A leader killed between the two leaves cursor behind target, so
@@ -43,17 +47,19 @@
  * lock; it tells the loop through an eventfd. A periodic try instead
  * would cost every process a wake-up per period and a period of delay.
  *
- * Followers do no periodic SQLite work. Every HOST_CHECK seconds they
- * compare two words of the shared file: the wake counter of their slot
- * (the leader bumps it before each datagram, so a lost datagram costs
- * at most that long; a local datagram is only dropped when the
- * receiver's buffer is full, that is when wakes are pending anyway)
- * and the replacement epoch. Not more often: with a thousand followers
- * each check is a thousand wake-ups. Every HOST_NET seconds they also
- * catch up if the published target moved, a net for a slot table that
- * a bug made miss a wake.
+ * Followers do no periodic SQLite work. Whenever they wake (a heartbeat,
+ * a request), and at least every HOST_CHECK seconds, they compare two
+ * words of the shared file: the wake counter of their slot (the leader
+ * bumps it before each datagram, so a lost datagram costs at most that
+ * long; a local datagram is only dropped when the receiver's buffer is
+ * full, that is when wakes are pending anyway) and the replacement
+ * epoch. HOST_CHECK is above the default heartbeat so that the check
+ * rides on the heartbeat's wake-up: with a thousand followers, a check of
+ * its own every 5 s was two thirds of all idle CPU. Every HOST_NET
+ * seconds, at the next wake, they also catch up if the published target
+ * moved, a net for a slot table that a bug made miss a wake.
  */
-#define HOST_CHECK 5.0
+#define HOST_CHECK 16.0
 #define HOST_NET 30.0
 #define HOST_THREAD_STACK (64 * 1024)
 #define HOST_NAME_LEN 80
@@ -69,6 +75,8 @@ struct changes_host {
 	int thread_on;
 	int leading;
 	struct changes *inner;	/* leader: the per-process source */
+	struct rowring ring;	/* leader: writes it; followers: read it */
+	struct rowring_pos pos;	/* follower: its place in the ring */
 	int pending;		/* CHANGES_* seen in on_ready, for due */
 	uint32_t epoch;		/* the replacement epoch seen */
 	uint32_t wakes_seen;
@@ -138,6 +146,7 @@ changes_host_lead(struct changes_host *ch)
 			log_warn("epoll_ctl");
 	}
 	ch->leading = 1;
+	rowring_take_over(&ch->ring);
 	atomic_store(&h->leader_pid, (uint32_t)getpid());
 	atomic_fetch_add(&h->leaders, 1);
 	log_info("reading %s for every process of this host (leader, "
@@ -161,6 +170,8 @@ changes_host_woken(struct changes_host *ch, size_t nstreams)
 	}
 	if (ch->leading)
 		return CHANGES_NONE;
+	if (nstreams > 0 && ch->pos.valid)
+		return CHANGES_ROWS;
 	/* Many streams: one read of every new row serves them all. */
 	return nstreams > 1 ? CHANGES_READ : CHANGES_CURSOR;
 }
@@ -180,6 +191,8 @@ changes_host_replaced(struct changes_host *ch)
 	atomic_store(&h->cursor, -1);
 	atomic_store(&h->target, -1);
 	ch->epoch = atomic_fetch_add(&h->epoch, 1) + 1;
+	/* Its ids start again: no follower may take a row of the old one. */
+	rowring_take_over(&ch->ring);
 	memset(ch->wake, 0xff, sizeof(ch->wake));
 	ch->wake_any = 1;
 }
@@ -234,12 +247,11 @@ changes_host_due(struct changes *c, double now)
 			changes_host_replaced(ch);
 		return due | inner;
 	}
-	if (now >= ch->next_check) {
-		ch->next_check = now + HOST_CHECK;
-		if (atomic_load(&m->slots[m->slot].wakes) != ch->wakes_seen ||
-		    atomic_load(&m->head->epoch) != ch->epoch)
-			due |= changes_host_woken(ch, ch->nstreams);
-	}
+	/* Two words of shared memory: on every wake, whatever its cause. */
+	ch->next_check = now + HOST_CHECK;
+	if (atomic_load(&m->slots[m->slot].wakes) != ch->wakes_seen ||
+	    atomic_load(&m->head->epoch) != ch->epoch)
+		due |= changes_host_woken(ch, ch->nstreams);
 	if (now >= ch->next_net) {
 		long long t = (long long)atomic_load(&m->head->target);
 
@@ -261,9 +273,8 @@ changes_host_deadline(const struct changes *c)
 		return 0;
 	if (ch->leading)
 		return changes_deadline(ch->inner);
+	/* The net is looked at on the next wake-up; none of its own. */
 	next = ch->next_check;
-	if (ch->nstreams > 0 && ch->next_net < next)
-		next = ch->next_net;
 	return next;
 }
 
@@ -272,23 +283,52 @@ changes_host_cursor(struct changes *c, long long *cursor)
 {
 	struct changes_host *ch = (struct changes_host *)c;
 	struct hostmap_head *h = ch->map->head;
-	int64_t v = atomic_load(ch->leading ? &h->cursor : &h->target);
+	int64_t v;
 
+	/*
+	 * A follower takes its place in the ring before the target: every
+	 * row above the target was published after that place, so the
+	 * ring gives it from here on (rows up to the target the streams
+	 * read themselves; the ring skips them by id).
+	 */
+	if (!ch->leading)
+		rowring_here(&ch->ring, &ch->pos);
+	v = atomic_load(ch->leading ? &h->cursor : &h->target);
 	*cursor = (long long)v;
 	return v >= 0 ? 0 : -1;
 }
 
+static int
+changes_host_rows(struct changes *c, long long after, outbox_row_fn fn,
+    void *ctx, long long *upto)
+{
+	struct changes_host *ch = (struct changes_host *)c;
+	/* The target before the ring: the ring then holds every row up to
+	 * it (the leader publishes the ring first). */
+	int64_t target = atomic_load(&ch->map->head->target);
+	long long last;
+
+	if (ch->leading || target < 0 ||
+	    rowring_read(&ch->ring, &ch->pos, after, fn, ctx, &last) !=
+	    ROWRING_OK)
+		return -1;
+	*upto = last > target ? last : (long long)target;
+	return 0;
+}
+
 static void
-changes_host_saw_row(struct changes *c, long long id, const char *user,
-    size_t len)
+changes_host_saw_row(struct changes *c, const struct outbox_row *row)
 {
 	struct changes_host *ch = (struct changes_host *)c;
 	struct hostmap *m = ch->map;
 	uint32_t high = atomic_load(&m->head->high);
-	uint64_t hash = user ? hostmap_hash(user, len) : 0;
+	const char *user = row->to == OUTBOX_TO_ALL ? NULL : row->user_id;
+	uint64_t hash = user ? hostmap_hash(user, row->user_len) : 0;
 
-	(void)id;
 	if (!ch->leading)
+		return;
+	rowring_append(&ch->ring, row);
+	if (row->to == OUTBOX_TO_NOBODY)
 		return;
 	if (high > HOSTMAP_SLOTS)
 		high = HOSTMAP_SLOTS;
@@ -339,6 +379,7 @@ changes_host_read_done(struct changes *c, long long cursor)
 		return;
 	if (!ch->wake_any && atomic_load(&h->cursor) == cursor)
 		return;
+	rowring_publish(&ch->ring);
 	atomic_store(&h->target, cursor);
 	if (ch->wake_any) {
 		for (int w = 0; w < HOSTMAP_SLOTS / 64; w++) {
@@ -443,6 +484,7 @@ static const struct changes_ops changes_host_ops = {
 	.cursor = changes_host_cursor,
 	.saw_row = changes_host_saw_row,
 	.read_done = changes_host_read_done,
+	.rows = changes_host_rows,
 	.follow = changes_host_follow,
 };
 
@@ -479,6 +521,7 @@ changes_host_open(const char *path, char *why, size_t whylen)
 	if (!ch->map)
 		goto out;
 	ch->epoch = atomic_load(&ch->map->head->epoch);
+	rowring_init(&ch->ring, &ch->map->head->ring, ch->map->ring);
 	ch->wakes_seen = atomic_load(&ch->map->slots[ch->map->slot].wakes);
 	ch->ep = epoll_create1(EPOLL_CLOEXEC);
 	ch->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

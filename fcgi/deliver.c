@@ -189,6 +189,25 @@ deliver_on_live_row(void *ctx, const struct outbox_row *row)
 	return 0;
 }
 
+int
+deliver_row(struct deliver *d, const struct outbox_row *row, double now)
+{
+	struct deliver_live_walk w = { d, 0, now };
+
+	if (row->id <= d->cursor)
+		return 0;	/* had it */
+	return deliver_on_live_row(&w, row);
+}
+
+void
+deliver_advance(struct deliver *d, long long cursor)
+{
+	if (cursor <= d->cursor)
+		return;
+	d->cursor = cursor;
+	atomic_store(&d->counters->newest_id, cursor);
+}
+
 void
 deliver_move_cursor(struct deliver *d, long long cursor)
 {

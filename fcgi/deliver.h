@@ -53,6 +53,18 @@ void deliver_forget_cursor(struct deliver *d);
 void deliver_move_cursor(struct deliver *d, long long cursor);
 
 /*
+ * A row another process read (the host-wide reader's ring), given as the
+ * live read would: to each up-to-date stream it is for, by this
+ * process's own comparison of its recipient with the streams' keys.
+ * Rows at or below the cursor are ignored. Returns 0.
+ */
+int deliver_row(struct deliver *d, const struct outbox_row *row, double now);
+
+/* Every row up to cursor was given (deliver_row) or was for nobody
+ * here: the live cursor moves there, no stream falls behind. */
+void deliver_advance(struct deliver *d, long long cursor);
+
+/*
  * Read the rows committed after the cursor (at most one batch) and give
  * each to the streams it is for that are up to date; the others read it
  * in their catch-up.

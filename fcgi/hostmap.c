@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fnv.h"
+
 #define HOSTMAP_SIZE (sizeof(struct hostmap_head) + \
-	HOSTMAP_SLOTS * sizeof(struct hostmap_slot))
+	HOSTMAP_SLOTS * sizeof(struct hostmap_slot) + ROWRING_BYTES)
 
 _Static_assert(sizeof(struct hostmap_head) == 128, "header layout");
 _Static_assert(sizeof(struct hostmap_slot) == 160, "slot layout");
@@ -20,13 +22,7 @@ _Static_assert(sizeof(struct hostmap_slot) == 160, "slot layout");
 uint64_t
 hostmap_hash(const char *key, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return fnv_add(FNV_START, key, len);
 }
 
 /* An OFD lock on one byte: F_OFD_SETLK, F_OFD_SETLKW or F_OFD_GETLK. */
@@ -77,6 +73,36 @@ hostmap_check_owner(const struct stat *st, const struct stat *db,
 		return -1;
 	}
 	return 0;
+}
+
+/* Does a live process hold the leader's or a slot's lock? */
+static int
+hostmap_in_use(int fd)
+{
+	struct flock lk;
+
+	memset(&lk, 0, sizeof(lk));
+	lk.l_type = F_WRLCK;
+	lk.l_whence = SEEK_SET;
+	lk.l_start = HOSTMAP_LOCK_LEAD;
+	lk.l_len = HOSTMAP_LOCK_SLOT + HOSTMAP_SLOTS - HOSTMAP_LOCK_LEAD;
+	if (fcntl(fd, F_OFD_GETLK, &lk) == -1)
+		return 1;	/* cannot tell: leave it alone */
+	return lk.l_type != F_UNLCK;
+}
+
+/* Is the file of this version and size? */
+static int
+hostmap_fits(int fd, const struct stat *st)
+{
+	struct hostmap_head h;
+
+	if ((size_t)st->st_size != HOSTMAP_SIZE)
+		return 0;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return 0;
+	return (h.magic == 0 && h.version == 0 && h.size == 0) ||
+	    (h.magic == HOSTMAP_MAGIC && h.version == HOSTMAP_VERSION);
 }
 
 /* Under the init lock: lay out a new file, or check an existing one. */
@@ -184,6 +210,17 @@ hostmap_open(const char *db_path, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (st.st_size != 0) {
+		if (hostmap_check_owner(&st, &db, why, whylen) == -1)
+			goto out_named;
+		/* Left by an earlier version that nobody uses any more:
+		 * rebuilt, so that an upgrade does not disable this mode. */
+		if (!hostmap_fits(m->fd, &st) && !hostmap_in_use(m->fd)) {
+			if (ftruncate(m->fd, 0) == -1)
+				goto out_errno;
+			st.st_size = 0;
+		}
+	}
 	if (st.st_size == 0) {
 		/* Ours, just made: the database's owner and mode, whatever
 		 * the umask (chown works only for root, and needs not). */
@@ -219,6 +256,7 @@ out_errno:
 	m->size = HOSTMAP_SIZE;
 	m->head = p;
 	m->slots = (struct hostmap_slot *)(m->head + 1);
+	m->ring = m->slots + HOSTMAP_SLOTS;
 	m->dev = (uint64_t)st.st_dev;
 	m->ino = (uint64_t)st.st_ino;
 	if (hostmap_prepare(m, &db, why, whylen) == -1)

@@ -8,23 +8,29 @@
 #include <stdint.h>
 
 #include "mustcheck.h"
+#include "rowring.h"
 
 /*
  * <db>-sse, mmapped by every process that serves streams of db in the
- * host-wide mode. It holds no row and no user id, only what decides whom
- * to wake: the cursor the leader published and, per process, hashes of
- * the recipient keys its streams follow. A damaged table can therefore
- * cost a spurious or a missed wake, never a row reaching the wrong user:
- * each process reads its own rows with its own keys.
+ * host-wide mode: the cursor the leader published; per process, hashes of
+ * the recipient keys its streams follow (whom to wake); and a ring of the
+ * rows the leader read (rowring.h), which the woken processes take
+ * instead of reading the database. The file has the database's owner and
+ * at most its mode, so it holds nothing a process could not read from
+ * the database itself. A damaged slot table costs a spurious or a missed
+ * wake; a damaged ring entry is refused by its check. Either way a row
+ * reaches a stream only after that stream's own process compared the
+ * row's recipient with the stream's keys.
  *
  * Locks (OFD, so that they belong to the open file, die with the process
  * and do not fall when SQLite closes a descriptor): byte HOSTMAP_LOCK_INIT
  * while a process creates or checks the file, HOSTMAP_LOCK_LEAD held by
- * the leader, HOSTMAP_LOCK_SLOT + i by the owner of slot i. The lock
- * bytes lie past the end of the data; locks need no data under them.
+ * the leader, HOSTMAP_LOCK_SLOT + i by the owner of slot i. The offsets
+ * are the same in every version (a lock needs no data under it), so a
+ * process can tell whether a file of another version is still in use.
  */
 #define HOSTMAP_MAGIC 0x65737373u	/* "ssse" */
-#define HOSTMAP_VERSION 1
+#define HOSTMAP_VERSION 2
 #define HOSTMAP_SLOTS 4096
 #define HOSTMAP_KEYS 16
 #define HOSTMAP_LOCK_INIT (1 << 20)
@@ -64,7 +70,8 @@ struct hostmap_head {
 	_Atomic uint32_t high;		/* slots in use are below this */
 	uint32_t spare;
 	_Atomic uint64_t leaders;	/* takeovers so far */
-	uint8_t pad[56];
+	struct rowring_head ring;	/* the rows' ring: where it stands */
+	uint8_t pad[32];
 };
 
 struct hostmap {
@@ -72,6 +79,7 @@ struct hostmap {
 	size_t size;
 	struct hostmap_head *head;
 	struct hostmap_slot *slots;
+	void *ring;		/* ROWRING_BYTES of rows, after the slots */
 	int slot;		/* ours */
 	uint64_t dev;		/* of the shared file: names wake sockets */
 	uint64_t ino;

@@ -261,6 +261,35 @@ hub_move_cursor(struct hub *hub)
 		deliver_move_cursor(&hub->deliver, cursor);
 }
 
+/* A row another process read, taken from the change source. */
+static int
+hub_take_row(void *ctx, const struct outbox_row *row)
+{
+	struct hub *hub = ctx;
+
+	return deliver_row(&hub->deliver, row, loop_now());
+}
+
+/*
+ * Another process read new rows and holds them for us: give them to the
+ * streams that are up to date, without a read of our own. When it
+ * cannot give them all, streams read their own rows up to its cursor.
+ */
+static void
+hub_take_rows(struct hub *hub)
+{
+	long long upto;
+
+	if (!hub->deliver.cursor_known)
+		return;		/* learnt when the store opens */
+	if (changes_rows(hub->changes, hub->deliver.cursor, hub_take_row, hub,
+	    &upto) == 0) {
+		deliver_advance(&hub->deliver, upto);
+		return;
+	}
+	hub_move_cursor(hub);
+}
+
 /* The open store, or NULL while it is down. */
 static struct outbox *
 hub_store(struct hub *hub, double now)
@@ -695,6 +724,8 @@ hub_turn(struct hub *hub, double now)
 
 	if (due & CHANGES_REPLACED)
 		hub_store_replaced(hub);
+	if (due & CHANGES_ROWS)
+		hub_take_rows(hub);
 	if ((due & CHANGES_CURSOR) && hub->deliver.cursor_known)
 		hub_move_cursor(hub);
 	if (due & CHANGES_READ)
@@ -723,7 +754,7 @@ hub_saw_row(void *ctx, const struct outbox_row *row)
 {
 	struct hub *hub = ctx;
 
-	changes_saw_row(hub->changes, row->id, row->user_id, row->user_len);
+	changes_saw_row(hub->changes, row);
 }
 
 /* The per-process source, or the host-wide one when asked and usable. */
