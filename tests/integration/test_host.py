@@ -305,3 +305,90 @@ def test_processes_past_the_inotify_limit_need_none(servers):
         sw.close()
         if hog:
             hog.close()
+
+
+def read_calls(pid):
+    """read/pread calls a process made so far (/proc/PID/io syscr)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("syscr:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def test_followers_take_rows_without_reading_the_database(servers):
+    """The leader copies the rows it read into the shared file's ring; a
+    woken follower takes them from there. A follower that read SQLite
+    itself made read calls on the database for every row."""
+    srv = servers.lighttpd(mode="cgi", log_level="info", auth="query")
+    users = [f"ring{i}" for i in range(12)]
+    sw = swarm.Swarm()
+    try:
+        streams = open_all(sw, srv, users)
+        sw.run_for(1.0)
+        leader = host_header(srv.db)["leader"]
+        followers = [p for p in srv.responders() if p != leader]
+        assert len(followers) >= len(users) - 1, followers
+        before = {p: read_calls(p) for p in followers}
+        sent = dict(zip(users, harness.produce_ids(
+            srv.db, *[(u, "m", "for " + u) for u in users])))
+        assert sw.wait(lambda: all(sent[u] in streams[u].ids
+                                   for u in users), 20)
+        sw.run_for(0.3)
+        reads = {p: read_calls(p) - before[p] for p in followers
+                 if before[p] is not None and read_calls(p) is not None}
+        harness.report(f"ring: {len(users)} single-user rows to "
+                       f"{len(reads)} followers: "
+                       f"{sum(reads.values())} read calls among them")
+        assert reads and all(v == 0 for v in reads.values()), reads
+        for u in users:
+            assert streams[u].ids == [sent[u]], (u, streams[u].ids)
+            assert streams[u].events[-1][2] == "for " + u
+    finally:
+        sw.close()
+
+
+def test_rows_the_ring_cannot_hold_still_arrive_once(servers):
+    """One transaction larger than the ring (followers are lapped), rows
+    too large for a ring entry, then small rows: every stream gets each
+    of its rows exactly once, in order, whole, read from the database
+    where the ring could not give it."""
+    srv = servers.lighttpd(mode="cgi", log_level="info", auth="query")
+    users = [f"lap{i}" for i in range(6)]
+    sw = swarm.Swarm()
+    try:
+        streams = open_all(sw, srv, users)
+        rnd = random.Random(5)
+        pad = "p" * 12000
+        burst = [(rnd.choice(users + [None]), "m", f"{i}:{pad}")
+                 for i in range(240)]
+        big = [(users[0], "big", "B" * 300000),
+               (None, "big", "A" * 200000)]
+        small = [(rnd.choice(users + [None]), "m", f"s{i}")
+                 for i in range(20)]
+        ids = []
+        for part, batch in ((burst, len(burst)), (big, 1), (small, 1)):
+            p = harness.start_rows(srv.db, part, batch=batch)
+            ids += [o["id"] for o in harness.finish_burst(p)]
+        rows = burst + big + small
+        want = {u: [(rid, d) for rid, (r, _, d) in zip(ids, rows)
+                    if r is None or r == u] for u in users}
+        assert sw.wait(lambda: all(streams[u].ids[-1:] ==
+                                   [want[u][-1][0]] for u in users), 60), \
+            [(u, len(streams[u].ids), len(want[u])) for u in users]
+        sw.run_for(0.5)
+        for u in users:
+            got = [(e[0], e[2]) for e in streams[u].events
+                   if e[0] is not None]
+            assert [g[0] for g in got] == [w[0] for w in want[u]], u
+            assert got == want[u], u
+            assert not streams[u].ended, u
+        harness.report(f"ring: a {len(burst)}-row transaction of "
+                       f"{len(burst) * 12 / 1000:.1f} MB, a 300 kB and a "
+                       f"200 kB row, {len(small)} more: every row once, "
+                       f"whole, to {len(users)} streams")
+    finally:
+        sw.close()
