@@ -67,6 +67,9 @@ struct changes_ops {
 	 */
 	int (*rows)(struct changes *c, long long after, outbox_row_fn fn,
 	    void *ctx, long long *upto);
+	/* Do new rows come through rows() for now, so that the store is
+	 * needed only to catch streams up? */
+	int (*holds_rows)(const struct changes *c);
 	/* A stream following keys[0..n) came (add 1) or went (add 0). */
 	void (*follow)(struct changes *c, const char *const *keys,
 	    const size_t *lens, size_t n, int add);
@@ -136,6 +139,12 @@ changes_saw_row(struct changes *c, const struct outbox_row *row)
 {
 	if (c->ops->saw_row)
 		c->ops->saw_row(c, row);
+}
+
+static inline int
+changes_holds_rows(const struct changes *c)
+{
+	return c->ops->holds_rows ? c->ops->holds_rows(c) : 0;
 }
 
 static inline int

@@ -256,8 +256,10 @@ changes_host_due(struct changes *c, double now)
 		long long t = (long long)atomic_load(&m->head->target);
 
 		ch->next_net = now + HOST_NET;
+		/* From the ring when it can: the database only if not
+		 * (each open and close of it wakes the leader). */
 		if (t != ch->net_target && ch->nstreams > 0)
-			due |= CHANGES_CURSOR;
+			due |= ch->pos.valid ? CHANGES_ROWS : CHANGES_CURSOR;
 		ch->net_target = t;
 	}
 	return due;
@@ -314,6 +316,14 @@ changes_host_rows(struct changes *c, long long after, outbox_row_fn fn,
 		return -1;
 	*upto = last > target ? last : (long long)target;
 	return 0;
+}
+
+static int
+changes_host_holds_rows(const struct changes *c)
+{
+	const struct changes_host *ch = (const struct changes_host *)c;
+
+	return !ch->leading && ch->pos.valid;
 }
 
 static void
@@ -485,6 +495,7 @@ static const struct changes_ops changes_host_ops = {
 	.saw_row = changes_host_saw_row,
 	.read_done = changes_host_read_done,
 	.rows = changes_host_rows,
+	.holds_rows = changes_host_holds_rows,
 	.follow = changes_host_follow,
 };
 

@@ -32,6 +32,15 @@
  * event), spending at most SPIN_SHARE of its time so, however often
  * commits come; then the schedule above goes on.
  *
+ * A process that does not spin (fewer streams: the host-wide reader's
+ * leader among them) would otherwise look half a dozen times through a
+ * writer's fsync, each look a wake-up that costs more than the look. It
+ * remembers how long the lock stayed held after the notification for
+ * the last HOLDS commits and makes its first look at HOLD_SHARE of the
+ * shortest of them: never after the quickest recent commit, and a look
+ * that finds the lock free already records a shorter hold, so the
+ * estimate can only err early.
+ *
  * Under mod_fcgid every process has its own source, so every commit is
  * looked at by every process; a process with at most one stream starts
  * after FIRST_ALONE, spread over a few ms: hundreds of processes opening
@@ -45,6 +54,8 @@
 #define CHG_SPIN 0.005
 #define CHG_SPIN_SHARE 0.1
 #define CHG_SPIN_STREAMS 16	/* spin for this many streams or more */
+#define CHG_HOLDS 16
+#define CHG_HOLD_SHARE 0.8
 #define CHG_LONG 0.02
 #define CHG_SLOW 0.05
 #define CHG_HELD 0.008
@@ -65,6 +76,8 @@ struct changes_sqlite {
 	double spin_left;	/* seconds of spinning allowed, ... */
 	double spin_refill;	/* ... as of then */
 	double last_version;	/* last version look while it was held */
+	double holds[CHG_HOLDS];	/* recent notification-to-free times */
+	unsigned nholds;
 	double next_poll;
 	double rearm_at;	/* the watch was lost: retry then; 0 = no */
 };
@@ -75,6 +88,29 @@ changes_sqlite_fd(struct changes *c)
 	struct changes_sqlite *cs = (struct changes_sqlite *)c;
 
 	return cs->watch ? watch_fd(cs->watch) : -1;
+}
+
+/* When to look first after a notification (no spinning). */
+static double
+changes_sqlite_first_look(const struct changes_sqlite *cs)
+{
+	double least;
+
+	if (cs->nholds < CHG_HOLDS)
+		return 0;
+	least = cs->holds[0];
+	for (unsigned i = 1; i < CHG_HOLDS; i++)
+		if (cs->holds[i] < least)
+			least = cs->holds[i];
+	return least * CHG_HOLD_SHARE;
+}
+
+static void
+changes_sqlite_held_for(struct changes_sqlite *cs, double held)
+{
+	cs->holds[cs->nholds++ % CHG_HOLDS] = held;
+	if (cs->nholds >= 2 * CHG_HOLDS)
+		cs->nholds -= CHG_HOLDS;	/* stays >= CHG_HOLDS */
 }
 
 /* Spin for CHG_SPIN if the share allows it. */
@@ -126,6 +162,8 @@ changes_sqlite_on_ready(struct changes *c, double now, size_t nstreams)
 		cs->look_at = now;
 		if (nstreams >= CHG_SPIN_STREAMS)
 			changes_sqlite_spin(cs, now);
+		else
+			cs->look_at += changes_sqlite_first_look(cs);
 	} else if (!cs->pending) {
 		cs->pending = 1;
 		cs->fine = 0;
@@ -153,6 +191,8 @@ changes_sqlite_look(struct changes_sqlite *cs, double now)
 		 * visible. One read, not a version look and a read. */
 		cs->pending = 0;
 		changes_sqlite_spin_done(cs, now);
+		if (cs->fine && held < CHG_LONG)
+			changes_sqlite_held_for(cs, held);
 		return CHANGES_READ;
 	}
 	if (active == 1) {

@@ -22,6 +22,7 @@ struct conn {
 	double retry_at;	/* next attempt while down */
 	int down_logged;	/* the outage is already in the log */
 	int busy;		/* the last attempt found it busy */
+	int rested;		/* closed by conn_rest, not by an error */
 	pthread_mutex_t admit_lock;	/* held while admission uses: */
 	struct outbox *admit_ob;	/* its connection, kept between
 					 * requests (it may wait: the loop
@@ -142,7 +143,8 @@ conn_get(struct conn *c, double now, int *fresh)
 	}
 	c->down_logged = 0;
 	c->retry_at = 0;
-	*fresh = 1;
+	*fresh = !c->rested;
+	c->rested = 0;
 	return c->ob;
 }
 
@@ -157,7 +159,18 @@ conn_drop(struct conn *c)
 {
 	outbox_close(c->ob);
 	c->ob = NULL;
+	c->rested = 0;
 	(void)conn_close_admission(c);
+}
+
+void
+conn_rest(struct conn *c)
+{
+	if (!c->ob)
+		return;
+	conn_drop(c);
+	c->rested = 1;
+	c->retry_at = 0;
 }
 
 void

@@ -40,6 +40,13 @@ void conn_admit_release(struct conn *c, int close_it);
  * is closed too, before either is opened again. */
 void conn_drop(struct conn *c);
 
+/*
+ * Close both connections because nothing needs them for now (another
+ * process reads the rows for this one): the next conn_get opens the
+ * database again and is not *fresh, since nothing was missed meanwhile.
+ */
+void conn_rest(struct conn *c);
+
 /* The next conn_get may retry at once (a request just opened it). */
 void conn_retry_now(struct conn *c);
 

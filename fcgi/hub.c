@@ -3,6 +3,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +31,14 @@
 #define HUB_END_GRACE 10.0	/* an ending stream may drain this long */
 #define HUB_BUSY_RETRY 0.002	/* the store was busy: try again after */
 #define HUB_RECONNECT 1.0	/* its server went away: read again after */
+/*
+ * A process whose rows another process reads (changes_holds_rows) closes
+ * its database connection once it has not used it for REST seconds: it
+ * needs it only to catch a stream up. Open, the connection keeps memory
+ * and a lock on SQLite's -shm that every lock call of every process on
+ * that file walks past (a thousand of them made each call ~10 us).
+ */
+#define HUB_REST 1.0
 /*
  * Heartbeats fall due together for streams that opened or took a
  * broadcast together: thousands in one turn, whose writes a row then
@@ -73,6 +82,7 @@ struct hub {
 	double retry_at;		/* the store was busy: retry then */
 	int disconnected;		/* its server is away (logged once) */
 	long long data_version;
+	double store_used;		/* last turn that used the store */
 	double next_sweep;
 	size_t deadlines;		/* streams with an end_at */
 	double hb_next;			/* next heartbeat batch; 0 = any time */
@@ -537,6 +547,32 @@ hub_sweep(struct hub *hub, double now)
 	registry_each(hub->reg, hub_sweep_one, &w);
 }
 
+/* When the store may rest (HUB_REST); 0: not now. */
+static double
+hub_rest_at(const struct hub *hub)
+{
+	if (!conn_current(hub->conn) || !changes_holds_rows(hub->changes) ||
+	    hub->read_now || hub->look_now || registry_has_catchup(hub->reg))
+		return 0;
+	return hub->store_used + HUB_REST;
+}
+
+static void
+hub_rest_store(struct hub *hub, double now)
+{
+	double at = hub_rest_at(hub);
+
+	if (at > 0 && now >= at) {
+		log_debug("rows come from the host's reader: closing the "
+		    "database until a stream needs to catch up");
+		conn_rest(hub->conn);
+		/* Its memory back to the system: the freed pages would
+		 * stay the process's own, and there are a thousand of
+		 * these processes. */
+		(void)malloc_trim(0);
+	}
+}
+
 /* Seconds until something is due; 0 when work is waiting. */
 static double
 hub_timeout(struct hub *hub, double now)
@@ -563,6 +599,8 @@ hub_timeout(struct hub *hub, double now)
 	}
 	if (hub->deadlines > 0 && hub->next_sweep < next)
 		next = hub->next_sweep;
+	if (hub_rest_at(hub) > 0 && hub_rest_at(hub) < next)
+		next = hub_rest_at(hub);
 	/* A stream waits for the store to come back. */
 	if (retry > 0 && registry_count(hub->reg) > 0 && retry < next)
 		next = retry;
@@ -688,6 +726,7 @@ hub_use_store(struct hub *hub, double now)
 		hub_store_busy(hub, now);	/* everything waits a moment */
 		return;
 	}
+	hub->store_used = now;
 	if (!ob) {
 		/* Not kept for later: a reopened store reads anyway
 		 * (hub_store), and kept it would make every turn due at
@@ -744,6 +783,7 @@ hub_turn(struct hub *hub, double now)
 	while ((s = registry_next_dirty(hub->reg)))
 		hub_flush(hub, s);
 	registry_reap(hub->reg, hub_release, hub);
+	hub_rest_store(hub, now);
 }
 
 /* ---- life ---- */
