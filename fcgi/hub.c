@@ -242,8 +242,11 @@ hub_store_failed(struct hub *hub, const char *err, const char *why)
 static void
 hub_store_replaced(struct hub *hub)
 {
+	char name[512];
+
+	outbox_describe(hub->cfg->db, name, sizeof(name));	/* no password */
 	log_warnx("database %s was replaced or removed; ending streams so "
-	    "clients resume", hub->cfg->db);
+	    "clients resume", name);
 	conn_drop(hub->conn);
 	conn_retry_now(hub->conn);
 	deliver_forget_cursor(&hub->deliver);
@@ -733,9 +736,10 @@ hub_open_changes(const struct config *cfg, int host_wide, char *why,
 {
 	struct changes *c;
 
-	/* The shared file lives beside an SQLite database; a PostgreSQL
-	 * process listens on its own connection. */
-	if (host_wide && !outbox_is_postgres(cfg->db)) {
+	/* The shared file lives beside an SQLite database, or in a place
+	 * of our own for a PostgreSQL URI (hostmap_place.c): one LISTEN
+	 * connection per host. */
+	if (host_wide) {
 		c = changes_host_open(cfg->db, why, whylen);
 		if (c)
 			return c;
