@@ -1,0 +1,237 @@
+"""One LISTEN connection per host on PostgreSQL (issue 12): processes
+that serve one stream each (lighttpd mod_cgi, Apache mod_fcgid) share a
+map of their own in /dev/shm (fcgi/hostmap_place.c); its leader alone
+LISTENs and reads for all. Real PostgreSQL (pg.py), real servers, real
+kills and a real server restart."""
+
+import os
+import pwd
+import random
+import signal
+import struct
+import threading
+import time
+
+import psycopg2.extensions
+import pytest
+
+import harness
+import swarm
+import test_host
+from test_host import FCGID_EXTRA, Client
+
+HEAD = struct.Struct("<IIIIqqQQIIIIQ")
+# What fcgi/hostmap_place.c hashes, in its order (the password never).
+TARGET_KEYS = ("service", "host", "hostaddr", "port", "dbname", "user",
+               "options")
+# The responders run as www-data; so does their map's name.
+RESPONDER_UID = pwd.getpwnam("www-data").pw_uid
+
+
+def map_path(url):
+    """Where the responders of url keep their shared file: the same hash
+    of libpq's parse of the URI (psycopg2's parse_dsn is libpq's
+    PQconninfoParse) that hostmap_place.c takes."""
+    opts = psycopg2.extensions.parse_dsn(url)
+    h = 0xcbf29ce484222325
+    for k in TARGET_KEYS:
+        for b in f"{k}=".encode() + (opts.get(k) or "").encode() + b"\0":
+            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+    return f"{base}/sse-outbox-{RESPONDER_UID}-{h:016x}"
+
+
+def header(url):
+    with open(map_path(url), "rb") as f:
+        raw = f.read(HEAD.size)
+    (magic, version, size, nslots, cursor, target, dev, ino, epoch,
+     leader, high, _, leaders) = HEAD.unpack(raw)
+    return {"magic": magic, "cursor": cursor, "target": target,
+            "epoch": epoch, "leader": leader, "high": high,
+            "leaders": leaders}
+
+
+def backends(postgres, db):
+    """The database's sse-outbox backends: (listening, reading). A
+    listening one is the one whose (last) statement was LISTEN; libpq
+    names it sse-outbox-listen (changes_pg.c), and both must agree."""
+    c = postgres.connect()
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT application_name, query FROM pg_stat_activity "
+                    "WHERE datname = %s AND backend_type = 'client backend'"
+                    " AND pid <> pg_backend_pid()", (db,))
+        rows = cur.fetchall()
+    finally:
+        c.close()
+    by_query = [r for r in rows if r[1].lstrip().upper().startswith(
+        "LISTEN")]
+    by_name = [r for r in rows if r[0] == "sse-outbox-listen"]
+    assert len(by_query) == len(by_name), rows
+    return len(by_query), len(rows) - len(by_query)
+
+
+@pytest.fixture
+def pg_host(postgres):
+    """A fresh database; its map is removed at the end."""
+    made = []
+
+    def make():
+        db = postgres.new_db()
+        url = postgres.url(db)
+        made.append(url)
+        return db, url
+    yield make
+    for url in made:
+        try:
+            os.unlink(map_path(url))
+        except OSError:
+            pass
+
+
+def server_for(servers, shape, url, n):
+    if shape == "lighttpd-cgi":
+        return servers.lighttpd(db=url, auth="query", mode="cgi",
+                                heartbeat=2, log_level="info")
+    srv = servers.apache(db=url, max_processes=n + 20, extra=FCGID_EXTRA,
+                         env={"SSE_AUTH": "query"}, log_level="info",
+                         heartbeat=2)
+    srv.auth = "query"
+    srv.path = srv.noauth_path
+    return srv
+
+
+@pytest.mark.parametrize("shape", ["lighttpd-cgi", "apache-fcgid"])
+def test_one_listen_connection_per_host(postgres, servers, pg_host, shape):
+    n = 24
+    db, url = pg_host()
+    srv = server_for(servers, shape, url, n)
+    users = [f"p{i:02d}" for i in range(n)]
+    sw = swarm.Swarm()
+    try:
+        streams = test_host.open_all(sw, srv, users)
+        pids = srv.responders()
+        assert len(pids) >= n, (len(pids), n)
+        # The leader's LISTEN may still be on its way.
+        ok = harness.wait_until(lambda: backends(postgres, db)[0] == 1, 10)
+        listening, reading = backends(postgres, db)
+        harness.report(f"postgres host-wide, {n} {shape} streams: "
+                       f"{len(pids)} responders, {listening} LISTEN "
+                       f"backend(s), {reading} other sse-outbox "
+                       f"backend(s)")
+        assert ok and listening == 1, (listening, reading)
+        head = header(url)
+        assert head["leader"] in pids, (head, pids)
+        st = os.stat(map_path(url))
+        assert st.st_uid == RESPONDER_UID and st.st_mode & 0o777 == 0o600
+
+        rnd = random.Random(12)
+        chosen = rnd.sample(users, 12)
+        sent = {}
+        for u in chosen:
+            sent[u] = postgres.produce(db, (u, "m", "for " + u))
+        bid, = postgres.produce(db, (None, "b", "all"))
+        assert sw.wait(lambda: all(bid in s.ids for s in streams.values()),
+                       30), {u: s.ids for u, s in streams.items()}
+        sw.run_for(1.0)
+        for u, s in streams.items():
+            assert s.ids == sent.get(u, []) + [bid], (u, s.ids)
+            assert not s.ended, u
+        assert backends(postgres, db)[0] == 1
+    finally:
+        sw.close()
+
+
+def test_leader_killed_during_burst(postgres, servers, pg_host,
+                                    monkeypatch):
+    """run_kills of test_host, on PostgreSQL: the leader (and with it
+    the host's one LISTEN connection) is SIGKILLed again and again while
+    rows come; every client gets every row for it once, in order."""
+    db, url = pg_host()
+    srv = servers.lighttpd(db=url, auth="query", mode="cgi", heartbeat=2,
+                           log_level="info")
+    monkeypatch.setattr(test_host, "host_header", lambda _db: header(url))
+    users = [f"k{i}" for i in range(5)]
+    kills, takeovers, reconnects = test_host.run_kills(
+        srv, users, 1500, streams_per_user=2, kill_every=0.5)
+    listening = harness.wait_until(
+        lambda: backends(postgres, db)[0] == 1, 10)
+    harness.report(f"postgres host-wide lighttpd cgi: {kills} leader "
+                   f"kills during 1500 rows, {takeovers} takeovers, "
+                   f"{reconnects} reconnects; every row exactly once, "
+                   f"in order")
+    assert kills >= 3, kills
+    assert takeovers >= kills
+    assert listening, backends(postgres, db)
+
+
+def test_restart_mid_stream_host_wide(postgres, servers, pg_host):
+    """pg_ctl restart while a host's streams are open: none ends (the
+    heartbeats go on), the leader LISTENs again, and every row committed
+    before and after arrives once, in order."""
+    db, url = pg_host()
+    srv = servers.lighttpd(db=url, auth="query", mode="cgi", heartbeat=1,
+                           log_level="info")
+    users = [f"r{i}" for i in range(6)]
+    sw = swarm.Swarm()
+    mark = srv.logs.mark()
+    try:
+        streams = test_host.open_all(sw, srv, users)
+        want = {u: [] for u in users}
+
+        def produce(tag):
+            for u in users[:3]:
+                rid, = postgres.produce(db, (u, "m", f"{tag}-{u}"))
+                want[u].append(rid)
+            rid, = postgres.produce(db, (None, "b", f"{tag}-all"))
+            for u in users:
+                want[u].append(rid)
+
+        produce("before")
+        assert sw.wait(lambda: all(s.ids == want[u]
+                                   for u, s in streams.items()), 20)
+        # Rows go on being committed right up to the restart, from
+        # another thread, so some land while the processes are reading.
+        stop = threading.Event()
+        errors = []
+
+        def keep_producing():
+            i = 0
+            while not stop.is_set():
+                try:
+                    rid, = postgres.produce(db, (None, "b", f"during-{i}"))
+                except Exception as e:     # the server is going down
+                    errors.append(repr(e))
+                    return
+                for u in users:
+                    want[u].append(rid)
+                i += 1
+                time.sleep(0.05)
+        t = threading.Thread(target=keep_producing, daemon=True)
+        t.start()
+        sw.run_for(0.5)
+        stop.set()
+        t.join(10)
+        postgres.restart()
+        sw.run_for(1.0)
+        produce("after")
+        produce("later")
+        assert sw.wait(lambda: all(s.ids == want[u]
+                                   for u, s in streams.items()), 40), \
+            {u: (s.ids[-3:], want[u][-3:]) for u, s in streams.items()}
+        sw.run_for(1.0)
+        for u, s in streams.items():
+            assert s.ids == want[u], (u, s.ids, want[u])
+            assert not s.ended, u
+        assert harness.wait_until(
+            lambda: backends(postgres, db)[0] == 1, 15), \
+            backends(postgres, db)
+        log = srv.logs.since(mark)
+        harness.report(f"postgres host-wide restart: {len(users)} cgi "
+                       f"streams stayed open, {len(want[users[0]])} rows "
+                       f"each once; LISTEN outage lines: "
+                       f"{log.count('commits are not heard')}")
+        # Only the leader listens, so only it reports the lost LISTEN.
+        assert log.count("commits are not heard") <= 2, log[-3000:]
+    finally:
+        sw.close()
