@@ -51,7 +51,8 @@ struct changes_ops {
 	/* The hub's live read passed a row (user NULL: a broadcast)... */
 	void (*saw_row)(struct changes *c, long long id, const char *user,
 	    size_t len);
-	/* ... and ended, with the live cursor at cursor. */
+	/* ... and ended, with the live cursor at cursor; -1: the store's
+	 * history went back below it (a failover), it is learnt anew. */
 	void (*read_done)(struct changes *c, long long cursor);
 	/* A stream following keys[0..n) came (add 1) or went (add 0). */
 	void (*follow)(struct changes *c, const char *const *keys,

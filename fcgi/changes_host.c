@@ -478,22 +478,23 @@ changes_host_map(const char *path, char *why, size_t whylen)
 /*
  * The leader's live cursor never goes back, except after a PostgreSQL
  * failover to a replica that missed the newest commits: the leader's
- * hub saw its ids end below what it had read, ended its own streams
- * and learnt the cursor anew (hub_store_reconnected). Ids are now given
- * again below what followers' streams were sent, and a stream would skip
- * them: every follower ends its streams too, told as for a replaced
- * database (the epoch), so that clients resume.
+ * hub saw the store's ids end below its cursor, ended its own streams
+ * and reports cursor -1 (hub_store_reconnected). Ids are now given again
+ * below what followers' streams were sent, and a stream would skip them:
+ * every follower ends its streams too, told as for a replaced database
+ * (the epoch), so that clients resume; the cursor is learnt anew from
+ * the store (-1 published), by this leader or its successor.
  */
 static void
 changes_host_check_history(struct changes_host *ch, long long cursor)
 {
 	int64_t was = atomic_load(&ch->map->head->cursor);
 
-	if (was < 0 || cursor >= was)
+	if (was < 0 || (cursor >= 0 && cursor >= was))
 		return;
-	log_warnx("the outbox's ids now end at %lld, below %lld published "
-	    "to this host's processes; ending their streams so clients "
-	    "resume", cursor, (long long)was);
+	log_warnx("the outbox's history went back below id %lld: every "
+	    "process of this host ends its streams so clients resume",
+	    (long long)was);
 	changes_host_replaced(ch);
 }
 

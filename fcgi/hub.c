@@ -327,6 +327,8 @@ hub_store_reconnected(struct hub *hub, struct outbox *ob)
 		    "ending streams so clients resume", high,
 		    hub->deliver.cursor);
 		deliver_forget_cursor(&hub->deliver);
+		/* A shared source's other processes end theirs too. */
+		changes_read_done(hub->changes, -1);
 		hub->read_now = 1;	/* learn it again, for resumed streams */
 		hub_end_all(hub, "database history went back");
 		return;
