@@ -188,6 +188,10 @@ hostmap_open(const struct hostmap_place *pl, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	/* A private file is never made ours by a chmod: one that someone
+	 * else could open for writing may still be open there. */
+	if (pl->private && hostmap_check_owner(&st, pl, why, whylen) == -1)
+		goto out_named;
 	if (st.st_size == 0) {
 		/* Ours, just made: the database's owner and mode, whatever
 		 * the umask (chown works only for root, and needs not). */

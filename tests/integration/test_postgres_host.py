@@ -7,38 +7,25 @@ kills and a real server restart."""
 import os
 import pwd
 import random
-import signal
 import struct
 import threading
 import time
 
-import psycopg2.extensions
 import pytest
 
 import harness
+import pg
 import swarm
 import test_host
-from test_host import FCGID_EXTRA, Client
+from test_host import FCGID_EXTRA
 
 HEAD = struct.Struct("<IIIIqqQQIIIIQ")
-# What fcgi/hostmap_place.c hashes, in its order (the password never).
-TARGET_KEYS = ("service", "host", "hostaddr", "port", "dbname", "user",
-               "options")
 # The responders run as www-data; so does their map's name.
 RESPONDER_UID = pwd.getpwnam("www-data").pw_uid
 
 
 def map_path(url):
-    """Where the responders of url keep their shared file: the same hash
-    of libpq's parse of the URI (psycopg2's parse_dsn is libpq's
-    PQconninfoParse) that hostmap_place.c takes."""
-    opts = psycopg2.extensions.parse_dsn(url)
-    h = 0xcbf29ce484222325
-    for k in TARGET_KEYS:
-        for b in f"{k}=".encode() + (opts.get(k) or "").encode() + b"\0":
-            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
-    return f"{base}/sse-outbox-{RESPONDER_UID}-{h:016x}"
+    return pg.host_map_path(url, RESPONDER_UID)
 
 
 def header(url):
@@ -302,3 +289,45 @@ def test_history_that_went_back_ends_every_process_stream(postgres, servers,
             got = c.wait_events(3, timeout=15)
             assert got[0].type == "reset", got
             assert [e.data for e in got[1:]] == ["0", "new"], got
+
+
+@pytest.mark.parametrize("planted", ["other-owner", "group-writable",
+                                     "symlink"])
+def test_map_not_ours_is_refused(postgres, servers, pg_host, tmp_path,
+                                 planted):
+    """A file at the map's place that someone else could write (or a
+    symbolic link there) is never used: one log line per process, and
+    each process LISTENs on its own connection, as before."""
+    db, url = pg_host()
+    path = map_path(url)
+    if planted == "symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b"")
+        os.symlink(target, path)
+    else:
+        with open(path, "wb"):
+            pass
+        if planted == "other-owner":
+            os.chmod(path, 0o600)           # root's
+        else:
+            os.chown(path, RESPONDER_UID, -1)
+            os.chmod(path, 0o660)
+    srv = servers.lighttpd(db=url, auth="query", mode="cgi", heartbeat=2,
+                           log_level="info")
+    mark = srv.logs.mark()
+    sw = swarm.Swarm()
+    try:
+        streams = test_host.open_all(sw, srv, ["x", "y"])
+        rid, = postgres.produce(db, (None, "b", "all"))
+        assert sw.wait(lambda: all(s.ids == [rid]
+                                   for s in streams.values()), 20)
+        log = srv.logs.since(mark)
+        assert log.count("host-wide change reader unavailable") == 2, log
+        assert harness.wait_until(
+            lambda: backends(postgres, db)[0] == 2, 10), \
+            backends(postgres, db)
+        if planted == "symlink":
+            assert target.read_bytes() == b""
+    finally:
+        sw.close()
+        os.unlink(path)
