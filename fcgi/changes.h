@@ -56,7 +56,8 @@ struct changes_ops {
 	int (*cursor)(struct changes *c, long long *cursor);
 	/* The hub's live read passed a row... */
 	void (*saw_row)(struct changes *c, const struct outbox_row *row);
-	/* ... and ended, with the live cursor at cursor. */
+	/* ... and ended, with the live cursor at cursor; -1: the store's
+	 * history went back below it (a failover), it is learnt anew. */
 	void (*read_done)(struct changes *c, long long cursor);
 	/*
 	 * CHANGES_ROWS: call fn for each row after `after` that another

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Commits to an SQLite file, read once per host for every process. */
+/* Commits to a store, read once per host for every process. */
 #include "changes.h"
 
 #include <errno.h>
@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "hostmap.h"
+#include "hostmap_place.h"
 #include "log.h"
+#include "outbox.h"
 
 /*
  * Under mod_fcgid or CGI every stream is a process. Instead of each one
@@ -74,6 +76,7 @@ struct changes_host {
 	pthread_t thread;
 	int thread_on;
 	int leading;
+	int pg;			/* the store is PostgreSQL */
 	struct changes *inner;	/* leader: the per-process source */
 	struct rowring ring;	/* leader: writes it; followers: read it */
 	struct rowring_pos pos;	/* follower: its place in the ring */
@@ -93,6 +96,10 @@ struct changes_host {
 	uint64_t wake[HOSTMAP_SLOTS / 64];
 	int wake_any;
 };
+
+static int changes_host_went_back(struct changes_host *ch);
+static void changes_host_check_history(struct changes_host *ch,
+    long long cursor);
 
 /* The abstract socket name of process pid's wakes. */
 static socklen_t
@@ -131,6 +138,7 @@ changes_host_lead(struct changes_host *ch)
 {
 	struct hostmap_head *h = ch->map->head;
 	char why[256];
+	char name[512];
 
 	ch->inner = changes_open(ch->db, why, sizeof(why));
 	if (!ch->inner)
@@ -149,8 +157,9 @@ changes_host_lead(struct changes_host *ch)
 	rowring_take_over(&ch->ring);
 	atomic_store(&h->leader_pid, (uint32_t)getpid());
 	atomic_fetch_add(&h->leaders, 1);
+	outbox_describe(ch->db, name, sizeof(name));	/* no password */
 	log_info("reading %s for every process of this host (leader, "
-	    "pid %d, from id %lld)", ch->db, (int)getpid(),
+	    "pid %d, from id %lld)", name, (int)getpid(),
 	    (long long)atomic_load(&h->cursor));
 	ch->pending |= CHANGES_CURSOR | CHANGES_READ;
 	return 0;
@@ -166,6 +175,8 @@ changes_host_woken(struct changes_host *ch, size_t nstreams)
 	ch->wakes_seen = atomic_load(&m->slots[m->slot].wakes);
 	if (epoch != ch->epoch) {
 		ch->epoch = epoch;
+		if (ch->pg)
+			return changes_host_went_back(ch);
 		return CHANGES_REPLACED;
 	}
 	if (ch->leading)
@@ -387,6 +398,8 @@ changes_host_read_done(struct changes *c, long long cursor)
 
 	if (!ch->leading)
 		return;
+	if (ch->pg)
+		changes_host_check_history(ch, cursor);
 	if (!ch->wake_any && atomic_load(&h->cursor) == cursor)
 		return;
 	rowring_publish(&ch->ring);
@@ -499,6 +512,58 @@ static const struct changes_ops changes_host_ops = {
 	.follow = changes_host_follow,
 };
 
+/* ---- a PostgreSQL store: where the map is, history going back ---- */
+
+/* The shared file of the store at path (hostmap_place.c says where). */
+static struct hostmap *
+changes_host_map(const char *path, char *why, size_t whylen)
+{
+	struct hostmap_place pl;
+	struct hostmap *m;
+
+	if (hostmap_place_init(&pl, path, why, whylen) == -1)
+		return NULL;
+	m = hostmap_open(&pl, why, whylen);
+	hostmap_place_free(&pl);
+	return m;
+}
+
+/*
+ * The leader's live cursor never goes back, except after a PostgreSQL
+ * failover to a replica that missed the newest commits: the leader's
+ * hub saw the store's ids end below its cursor, ended its own streams
+ * and reports cursor -1 (hub_store_reconnected). Ids are now given again
+ * below what followers' streams were sent, and a stream would skip them:
+ * every follower ends its streams too, told as for a replaced database
+ * (the epoch), so that clients resume; the cursor is learnt anew from
+ * the store (-1 published), by this leader or its successor.
+ */
+static void
+changes_host_check_history(struct changes_host *ch, long long cursor)
+{
+	int64_t was = atomic_load(&ch->map->head->cursor);
+
+	if (was < 0 || (cursor >= 0 && cursor >= was))
+		return;
+	log_warnx("the outbox's history went back below id %lld: every "
+	    "process of this host ends its streams so clients resume",
+	    (long long)was);
+	changes_host_replaced(ch);
+}
+
+/*
+ * A follower saw the epoch move. For an SQLite file the hub first
+ * checks that the file it has open was replaced (on_ready's answer);
+ * a PostgreSQL connection has no such check, so the answer goes through
+ * due(), which the hub obeys at once.
+ */
+static int
+changes_host_went_back(struct changes_host *ch)
+{
+	ch->pending |= CHANGES_REPLACED;
+	return CHANGES_NONE;
+}
+
 static int
 changes_host_watch(struct changes_host *ch, int fd)
 {
@@ -524,11 +589,12 @@ changes_host_open(const char *path, char *why, size_t whylen)
 	ch->base.ops = &changes_host_ops;
 	ch->ep = ch->sock = ch->lead_fd = -1;
 	ch->db = strdup(path);
+	ch->pg = outbox_is_postgres(path);
 	if (!ch->db) {
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
-	ch->map = hostmap_open(path, why, whylen);
+	ch->map = changes_host_map(path, why, whylen);
 	if (!ch->map)
 		goto out;
 	ch->epoch = atomic_load(&ch->map->head->epoch);

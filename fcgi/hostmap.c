@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fnv.h"
+#include "hostmap_place.h"
 
 #define HOSTMAP_SIZE (sizeof(struct hostmap_head) + \
 	HOSTMAP_SLOTS * sizeof(struct hostmap_slot) + ROWRING_BYTES)
@@ -49,9 +50,10 @@ hostmap_lock(int fd, int cmd, short type, off_t byte, short *found)
  * Who may write the shared file decides whom a wake can be steered by;
  * it must be no one the database itself does not trust: not others, its
  * group only if it is the database's, its owner the database's or us.
+ * A private file (a PostgreSQL map) is ours alone.
  */
 static int
-hostmap_check_owner(const struct stat *st, const struct stat *db,
+hostmap_check_owner(const struct stat *st, const struct hostmap_place *pl,
     char *why, size_t whylen)
 {
 	if (!S_ISREG(st->st_mode)) {
@@ -62,12 +64,22 @@ hostmap_check_owner(const struct stat *st, const struct stat *db,
 		snprintf(why, whylen, "writable by others");
 		return -1;
 	}
-	if (st->st_uid != db->st_uid && st->st_uid != geteuid()) {
+	if (pl->private && st->st_uid != geteuid()) {
+		snprintf(why, whylen, "owned by uid %u, not by us",
+		    (unsigned)st->st_uid);
+		return -1;
+	}
+	if (pl->private && (st->st_mode & S_IWGRP)) {
+		snprintf(why, whylen, "writable by group %u",
+		    (unsigned)st->st_gid);
+		return -1;
+	}
+	if (st->st_uid != pl->uid && st->st_uid != geteuid()) {
 		snprintf(why, whylen, "owned by uid %u, not the database's "
 		    "owner", (unsigned)st->st_uid);
 		return -1;
 	}
-	if ((st->st_mode & S_IWGRP) && st->st_gid != db->st_gid) {
+	if ((st->st_mode & S_IWGRP) && st->st_gid != pl->gid) {
 		snprintf(why, whylen, "writable by group %u, not the "
 		    "database's", (unsigned)st->st_gid);
 		return -1;
@@ -107,8 +119,8 @@ hostmap_fits(int fd, const struct stat *st)
 
 /* Under the init lock: lay out a new file, or check an existing one. */
 static int
-hostmap_prepare(struct hostmap *m, const struct stat *db, char *why,
-    size_t whylen)
+hostmap_prepare(struct hostmap *m, const struct hostmap_place *pl,
+    char *why, size_t whylen)
 {
 	struct hostmap_head *h = m->head;
 
@@ -118,8 +130,8 @@ hostmap_prepare(struct hostmap *m, const struct stat *db, char *why,
 		h->nslots = HOSTMAP_SLOTS;
 		atomic_store(&h->cursor, -1);
 		atomic_store(&h->target, -1);
-		atomic_store(&h->db_dev, (uint64_t)db->st_dev);
-		atomic_store(&h->db_ino, (uint64_t)db->st_ino);
+		atomic_store(&h->db_dev, pl->id_dev);
+		atomic_store(&h->db_ino, pl->id_ino);
 		atomic_thread_fence(memory_order_seq_cst);
 		h->magic = HOSTMAP_MAGIC;
 		return 0;
@@ -130,14 +142,14 @@ hostmap_prepare(struct hostmap *m, const struct stat *db, char *why,
 		snprintf(why, whylen, "damaged or of another version");
 		return -1;
 	}
-	if (atomic_load(&h->db_dev) != (uint64_t)db->st_dev ||
-	    atomic_load(&h->db_ino) != (uint64_t)db->st_ino) {
+	if (atomic_load(&h->db_dev) != pl->id_dev ||
+	    atomic_load(&h->db_ino) != pl->id_ino) {
 		/* The database was replaced while nobody watched: its
 		 * ids mean nothing here. */
 		atomic_store(&h->cursor, -1);
 		atomic_store(&h->target, -1);
-		atomic_store(&h->db_dev, (uint64_t)db->st_dev);
-		atomic_store(&h->db_ino, (uint64_t)db->st_ino);
+		atomic_store(&h->db_dev, pl->id_dev);
+		atomic_store(&h->db_ino, pl->id_ino);
 		atomic_fetch_add(&h->epoch, 1);
 	}
 	return 0;
@@ -171,11 +183,11 @@ hostmap_claim(struct hostmap *m)
 }
 
 struct hostmap *
-hostmap_open(const char *db_path, char *why, size_t whylen)
+hostmap_open(const struct hostmap_place *pl, char *why, size_t whylen)
 {
 	struct hostmap *m = calloc(1, sizeof(*m));
-	char *path = NULL;
-	struct stat db, st;
+	const char *path = pl->path;
+	struct stat st;
 	int locked = 0;
 	void *p;
 
@@ -185,17 +197,8 @@ hostmap_open(const char *db_path, char *why, size_t whylen)
 	}
 	m->fd = -1;
 	m->slot = -1;
-	if (stat(db_path, &db) == -1) {
-		snprintf(why, whylen, "%s: %s", db_path, strerror(errno));
-		goto out;
-	}
-	if (asprintf(&path, "%s-sse", db_path) < 0) {
-		path = NULL;
-		snprintf(why, whylen, "out of memory");
-		goto out;
-	}
 	m->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    db.st_mode & 0660);
+	    pl->mode);
 	if (m->fd < 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		goto out;
@@ -210,28 +213,30 @@ hostmap_open(const char *db_path, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (st.st_size != 0) {
-		if (hostmap_check_owner(&st, &db, why, whylen) == -1)
-			goto out_named;
-		/* Left by an earlier version that nobody uses any more:
-		 * rebuilt, so that an upgrade does not disable this mode. */
-		if (!hostmap_fits(m->fd, &st) && !hostmap_in_use(m->fd)) {
-			if (ftruncate(m->fd, 0) == -1)
-				goto out_errno;
-			st.st_size = 0;
-		}
+	/* A private file is never made ours by a chmod: one that someone
+	 * else could open for writing may still be open there. */
+	if ((st.st_size != 0 || pl->private) &&
+	    hostmap_check_owner(&st, pl, why, whylen) == -1)
+		goto out_named;
+	/* Left by an earlier version that nobody uses any more: rebuilt,
+	 * so that an upgrade does not disable this mode. */
+	if (st.st_size != 0 && !hostmap_fits(m->fd, &st) &&
+	    !hostmap_in_use(m->fd)) {
+		if (ftruncate(m->fd, 0) == -1)
+			goto out_errno;
+		st.st_size = 0;
 	}
 	if (st.st_size == 0) {
 		/* Ours, just made: the database's owner and mode, whatever
 		 * the umask (chown works only for root, and needs not). */
-		mode_t mode = db.st_mode & 0660;
+		mode_t mode = pl->mode;
 
-		if (st.st_uid != db.st_uid || st.st_gid != db.st_gid)
-			(void)!fchown(m->fd, db.st_uid, db.st_gid);
+		if (st.st_uid != pl->uid || st.st_gid != pl->gid)
+			(void)!fchown(m->fd, pl->uid, pl->gid);
 		if (fstat(m->fd, &st) == -1)
 			goto out_errno;
 		/* Not the database's group: that group stays out. */
-		if (st.st_gid != db.st_gid)
+		if (st.st_gid != pl->gid)
 			mode &= ~(mode_t)S_IWGRP;
 		if (fchmod(m->fd, mode) == -1 ||
 		    ftruncate(m->fd, (off_t)HOSTMAP_SIZE) == -1 ||
@@ -241,7 +246,7 @@ out_errno:
 			goto out;
 		}
 	}
-	if (hostmap_check_owner(&st, &db, why, whylen) == -1)
+	if (hostmap_check_owner(&st, pl, why, whylen) == -1)
 		goto out_named;
 	if ((size_t)st.st_size != HOSTMAP_SIZE) {
 		snprintf(why, whylen, "damaged or of another version");
@@ -259,7 +264,7 @@ out_errno:
 	m->ring = m->slots + HOSTMAP_SLOTS;
 	m->dev = (uint64_t)st.st_dev;
 	m->ino = (uint64_t)st.st_ino;
-	if (hostmap_prepare(m, &db, why, whylen) == -1)
+	if (hostmap_prepare(m, pl, why, whylen) == -1)
 		goto out_named;
 	if (hostmap_claim(m) == -1) {
 		snprintf(why, whylen, "%s: all %d slots taken", path,
@@ -268,7 +273,6 @@ out_errno:
 	}
 	(void)hostmap_lock(m->fd, F_OFD_SETLK, F_UNLCK, HOSTMAP_LOCK_INIT,
 	    NULL);
-	free(path);
 	return m;
 out_named:
 	{
@@ -281,7 +285,6 @@ out:
 	if (locked)
 		(void)hostmap_lock(m->fd, F_OFD_SETLK, F_UNLCK,
 		    HOSTMAP_LOCK_INIT, NULL);
-	free(path);
 	hostmap_close(m);
 	return NULL;
 }

@@ -85,12 +85,15 @@ struct hostmap {
 	uint64_t ino;
 };
 
+struct hostmap_place;
+
 /*
- * Open (create with the database's owner and mode) and check
- * <db_path>-sse, and claim a slot. NULL with why: the caller reads
- * SQLite itself instead.
+ * Open (create with the owner and mode pl says: hostmap_place.h) and
+ * check the shared file pl->path, and claim a slot. NULL with why: the
+ * caller watches the store itself instead.
  */
-struct hostmap *hostmap_open(const char *db_path, char *why, size_t whylen);
+struct hostmap *hostmap_open(const struct hostmap_place *pl, char *why,
+    size_t whylen);
 /* Frees the slot; closing gives up every lock, leadership included. */
 void hostmap_close(struct hostmap *m);
 

@@ -252,8 +252,11 @@ hub_store_failed(struct hub *hub, const char *err, const char *why)
 static void
 hub_store_replaced(struct hub *hub)
 {
+	char name[512];
+
+	outbox_describe(hub->cfg->db, name, sizeof(name));	/* no password */
 	log_warnx("database %s was replaced or removed; ending streams so "
-	    "clients resume", hub->cfg->db);
+	    "clients resume", name);
 	conn_drop(hub->conn);
 	conn_retry_now(hub->conn);
 	deliver_forget_cursor(&hub->deliver);
@@ -363,6 +366,8 @@ hub_store_reconnected(struct hub *hub, struct outbox *ob)
 		    "ending streams so clients resume", high,
 		    hub->deliver.cursor);
 		deliver_forget_cursor(&hub->deliver);
+		/* A shared source's other processes end theirs too. */
+		changes_read_done(hub->changes, -1);
 		hub->read_now = 1;	/* learn it again, for resumed streams */
 		hub_end_all(hub, "database history went back");
 		return;
@@ -804,9 +809,10 @@ hub_open_changes(const struct config *cfg, int host_wide, char *why,
 {
 	struct changes *c;
 
-	/* The shared file lives beside an SQLite database; a PostgreSQL
-	 * process listens on its own connection. */
-	if (host_wide && !outbox_is_postgres(cfg->db)) {
+	/* The shared file lives beside an SQLite database, or in a place
+	 * of our own for a PostgreSQL URI (hostmap_place.c): one LISTEN
+	 * connection per host. */
+	if (host_wide) {
 		c = changes_host_open(cfg->db, why, whylen);
 		if (c)
 			return c;

@@ -36,6 +36,10 @@
 	X(PGconn *, PQconnectdbParams, (const char *const *keywords,	\
 	    const char *const *values, int expand_dbname),		\
 	    (keywords, values, expand_dbname))				\
+	V(PQconninfoFree, (PQconninfoOption *connOptions),		\
+	    (connOptions))						\
+	X(PQconninfoOption *, PQconninfoParse, (const char *conninfo,	\
+	    char **errmsg), (conninfo, errmsg))				\
 	X(int, PQconsumeInput, (PGconn *conn), (conn))			\
 	X(char *, PQerrorMessage, (const PGconn *conn), (conn))		\
 	X(PGresult *, PQexec, (PGconn *conn, const char *query),	\

@@ -16,11 +16,31 @@ import time
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
 
 import harness
 
 SCHEMA_PG = harness.ROOT / "sql" / "schema-postgresql.sql"
 _dbs = itertools.count(1)
+
+
+# What fcgi/hostmap_place.c hashes, in its order (the password never).
+HOST_MAP_KEYS = ("service", "host", "hostaddr", "port", "dbname", "user",
+                 "options")
+
+
+def host_map_path(url, uid):
+    """Where responders running as uid keep the shared file of url's
+    processes (one LISTEN per host): the same hash of libpq's parse of
+    the URI (psycopg2's parse_dsn is libpq's PQconninfoParse) that
+    hostmap_place.c takes."""
+    opts = psycopg2.extensions.parse_dsn(url)
+    h = 0xcbf29ce484222325
+    for k in HOST_MAP_KEYS:
+        for b in f"{k}=".encode() + (opts.get(k) or "").encode() + b"\0":
+            h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+    return f"{base}/sse-outbox-{uid}-{h:016x}"
 
 
 def pg_bin(name):
@@ -41,6 +61,7 @@ class Postgres:
         self.log = self.dir / "postgres.log"
         self.port = harness.free_port()
         self.user = "postgres"
+        self.dbs = []
         pw = pwd.getpwnam(self.user)
         self.data.mkdir(exist_ok=True)
         os.chown(self.data, pw.pw_uid, pw.pw_gid)
@@ -93,7 +114,15 @@ class Postgres:
             return None
 
     def stop(self):
-        """By PID: SIGINT is PostgreSQL's fast shutdown."""
+        """By PID: SIGINT is PostgreSQL's fast shutdown. The responders'
+        shared files of its databases go too (they stay in /dev/shm)."""
+        www = pwd.getpwnam("www-data").pw_uid
+        for db in self.dbs:
+            for uid in (www, os.geteuid()):
+                try:
+                    os.unlink(host_map_path(self.url(db), uid))
+                except OSError:
+                    pass
         pid = self.pid()
         if pid and harness.alive(pid):
             os.kill(pid, signal.SIGINT)
@@ -114,6 +143,7 @@ class Postgres:
     def new_db(self, schema=True):
         """A fresh database (with the outbox schema); returns its name."""
         name = f"t{os.getpid()}_{next(_dbs)}"
+        self.dbs.append(name)
         c = self.connect()
         try:
             c.cursor().execute(f"CREATE DATABASE {name}")

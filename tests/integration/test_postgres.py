@@ -106,7 +106,7 @@ def test_refused_without_commit_trigger_and_cgi_shape(postgres, servers,
         "PATH": "/usr/bin:/bin", "SSE_DB": postgres.url(bare),
         "SSE_AUTH": "query"}, capture_output=True, timeout=30)
     assert p.returncode != 0 and b"outbox_commit_order" in p.stderr, p
-    # One process per stream (lighttpd mod_cgi): each has its own LISTEN.
+    # One process per stream (lighttpd mod_cgi): one LISTEN for both.
     db = postgres.new_db()
     srv = servers.lighttpd(db=postgres.url(db), auth="query", mode="cgi",
                            heartbeat=1)
