@@ -125,6 +125,15 @@ def test_one_listen_connection_per_host(postgres, servers, pg_host, shape):
             assert s.ids == sent.get(u, []) + [bid], (u, s.ids)
             assert not s.ended, u
         assert backends(postgres, db)[0] == 1
+        # Followers take their rows from the leader's ring: they close
+        # their own connections once their streams are caught up, so
+        # the host holds the leader's two (or three, with mod_fcgid's
+        # kept admission connection), not one or two a stream.
+        ok = harness.wait_until(lambda: backends(postgres, db)[1] <= 2, 10)
+        listening, reading = backends(postgres, db)
+        harness.report(f"postgres host-wide, {n} {shape} streams, idle: "
+                       f"{listening} LISTEN + {reading} other backend(s)")
+        assert ok, (listening, reading)
     finally:
         sw.close()
 
