@@ -65,7 +65,7 @@ PROCESS_SIZES = [int(x) for x in
 PROCESS_SHAPES = [x.strip() for x in
                   os.environ.get("BENCH_PROCESS_SHAPES", "fcgid,cgid,cgi").split(",")
                   if x.strip()]
-PROCESS_IDLE_SECONDS = float(os.environ.get("BENCH_PROCESS_IDLE_SECONDS", "10"))
+PROCESS_IDLE_SECONDS = float(os.environ.get("BENCH_PROCESS_IDLE_SECONDS", "16"))
 # Descriptors for the servers and the load client: 1,000 streams through
 # Apache take a client socket, a socket or pipes to the responder, and
 # the load client's end, per stream.
@@ -815,7 +815,7 @@ def bench_per_process(shape, n):
                 pss.append(r.get("Pss", 0))
         print("  idle CPU %.1f %% of a core; rows and broadcasts ..." % idle_cpu,
               flush=True)
-        fig = measure_stream_set(db, load, n, pids, rate=20.0, rows=100,
+        fig = measure_stream_set(db, load, n, pids, rate=20.0, rows=200,
                                  relay=None)
         fig.update({
             "procs": len(pids), "idle_cpu": idle_cpu, "up_s": up,

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
+
 struct subs_member {
 	void *member;
 	struct subs_member *next;
@@ -29,13 +31,7 @@ struct subs {
 static uint64_t
 subs_fnv1a(const char *key, size_t len)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return fnv_add(FNV_START, key, len);
 }
 
 uint64_t (*subs_hash)(const char *key, size_t len) = subs_fnv1a;

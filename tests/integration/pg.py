@@ -179,6 +179,29 @@ class Postgres:
         finally:
             c.close()
 
+    def go_back(self, admin, owner, db, keep_id, user, srv, mark):
+        """A failover to a replica that missed the newest commits,
+        simulated: the responders' connections are cut and cannot come
+        back (admin shuts the door), the rows after keep_id go, the
+        sequence is set back and one row for user (None: everyone) is
+        committed anew by owner (connected before the door shut). The
+        door opens again once the responder said it keeps streams
+        open."""
+        cur = admin.cursor()
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        cur.execute("SELECT pg_terminate_backend(pid) FROM "
+                    "pg_stat_activity WHERE datname = %s AND "
+                    "application_name = 'sse-outbox'", (db,))
+        oc = owner.cursor()
+        oc.execute("DELETE FROM outbox WHERE id > %s", (keep_id,))
+        oc.execute("SELECT setval('outbox_id_seq', %s)", (keep_id,))
+        oc.execute("INSERT INTO outbox (user_id, data) VALUES (%s, 'new')",
+                   (user,))
+        found = srv.logs.wait_for("streams stay open", mark=mark,
+                                  timeout=20)
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        return found
+
     def rows(self, db):
         c = self.connect(db)
         try:

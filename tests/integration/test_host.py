@@ -5,6 +5,7 @@ leader, watches and reads the database for all and wakes only the
 processes a row is for. Real servers, real processes, real kills."""
 
 import os
+import pwd
 import random
 import signal
 import struct
@@ -36,7 +37,12 @@ HEAD = struct.Struct("<IIIIqqQQIIIIQ")
 
 def host_header(db):
     """The shared file's header: cursor, target, leader pid ..."""
-    with open(str(db) + "-sse", "rb") as f:
+    return read_header(str(db) + "-sse")
+
+
+def read_header(path):
+    """The header of the shared file at path."""
+    with open(path, "rb") as f:
         raw = f.read(HEAD.size)
     (magic, version, size, nslots, cursor, target, dev, ino, epoch,
      leader, high, _, leaders) = HEAD.unpack(raw)
@@ -390,5 +396,36 @@ def test_rows_the_ring_cannot_hold_still_arrive_once(servers):
                        f"{len(burst) * 12 / 1000:.1f} MB, a 300 kB and a "
                        f"200 kB row, {len(small)} more: every row once, "
                        f"whole, to {len(users)} streams")
+    finally:
+        sw.close()
+
+
+def test_a_map_left_by_an_older_version_is_rebuilt(servers):
+    """An upgrade leaves <db>-sse of the version before (another size and
+    version number) that no process uses any more: the first process of
+    the new version lays it out again, instead of every process falling
+    back to reading the database itself for as long as the file stays."""
+    srv = servers.lighttpd(mode="cgi", log_level="info", auth="query")
+    path = str(srv.db) + "-sse"
+    old = HEAD.pack(0x65737373, 1, 655488, 4096, 5, 5, 0, 0, 0, 0, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(old + b"\0" * (655488 - len(old)))
+    # As the older version's first process left it: its own user's.
+    www = pwd.getpwnam("www-data")
+    os.chown(path, www.pw_uid, www.pw_gid)
+    os.chmod(path, 0o640)
+    sw = swarm.Swarm()
+    mark = srv.logs.mark()
+    try:
+        streams = open_all(sw, srv, ["up1", "up2", "up3"])
+        head = host_header(srv.db)
+        assert head["magic"] == 0x65737373 and \
+            head["leader"] in srv.responders(), head
+        assert os.path.getsize(path) > 655488
+        rid, = harness.produce_ids(srv.db, ("up2", "m", "x"))
+        assert sw.wait(lambda: rid in streams["up2"].ids, 10)
+        log = srv.logs.since(mark)
+        assert "another version" not in log, log[-2000:]
+        assert "host-wide change reader unavailable" not in log, log[-2000:]
     finally:
         sw.close()

@@ -549,17 +549,7 @@ def test_history_that_went_back_ends_streams(postgres, servers):
         ids = postgres.produce(db, ("42", None, "1"), ("42", None, "2"),
                                ("42", None, "3"))
         wait_data(a, ["1", "2", "3"])
-        cur = admin.cursor()
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
-        cur.execute("SELECT pg_terminate_backend(pid) FROM "
-                    "pg_stat_activity WHERE datname = %s AND "
-                    "application_name = 'sse-outbox'", (db,))
-        oc = owner.cursor()
-        oc.execute("DELETE FROM outbox WHERE id > %s", (ids[0],))
-        oc.execute("SELECT setval('outbox_id_seq', %s)", (ids[0],))
-        oc.execute("INSERT INTO outbox (user_id, data) VALUES ('42', 'new')")
-        srv.logs.wait_for("streams stay open", mark=mark, timeout=20)
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        postgres.go_back(admin, owner, db, ids[0], "42", srv, mark)
         srv.logs.wait_for("a failover lost commits", mark=mark, timeout=20)
         assert a.wait_end(15), a.describe()
     finally:

@@ -29,13 +29,7 @@ def map_path(url):
 
 
 def header(url):
-    with open(map_path(url), "rb") as f:
-        raw = f.read(HEAD.size)
-    (magic, version, size, nslots, cursor, target, dev, ino, epoch,
-     leader, high, _, leaders) = HEAD.unpack(raw)
-    return {"magic": magic, "cursor": cursor, "target": target,
-            "epoch": epoch, "leader": leader, "high": high,
-            "leaders": leaders}
+    return test_host.read_header(map_path(url))
 
 
 def backends(postgres, db):
@@ -266,18 +260,8 @@ def test_history_that_went_back_ends_every_process_stream(postgres, servers,
         ids = postgres.produce(db, *[(None, None, str(i)) for i in range(3)])
         assert sw.wait(lambda: all(s.ids == ids for s in streams.values()),
                        20), {u: s.ids for u, s in streams.items()}
-        cur = admin.cursor()
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
-        cur.execute("SELECT pg_terminate_backend(pid) FROM "
-                    "pg_stat_activity WHERE datname = %s AND "
-                    "application_name = 'sse-outbox'", (db,))
-        oc = owner.cursor()
-        oc.execute("DELETE FROM outbox WHERE id > %s", (ids[0],))
-        oc.execute("SELECT setval('outbox_id_seq', %s)", (ids[0],))
-        oc.execute("INSERT INTO outbox (user_id, data) VALUES (NULL, 'new')")
-        assert srv.logs.wait_for("streams stay open", mark=mark,
-                                 timeout=20), srv.logs.since(mark)
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        assert postgres.go_back(admin, owner, db, ids[0], None, srv,
+                                mark), srv.logs.since(mark)
         assert sw.wait(lambda: all(s.ended for s in streams.values()),
                        30), ({u: s.ended for u, s in streams.items()},
                              srv.logs.since(mark)[-3000:])
