@@ -23,7 +23,7 @@ bin-path rows, default 2 like nginx's workers: one relays at most one core's
 worth of events; the one sse-outbox process serves both),
 BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
 (default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
-BENCH_PROCESS_IDLE_SECONDS (10), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
+BENCH_PROCESS_IDLE_SECONDS (16), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
 the multi-stream rows, BENCH_KEEP to keep the work directories,
 BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
 bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
