@@ -116,7 +116,7 @@ unit: $(UNIT_BINS)
 
 integration: $(BUILD)/sse-outbox tests/browser/node_modules
 	SSE_OUTBOX_BIN=$(abspath $(BUILD)/sse-outbox) \
-		$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+		$(PYTHON) -m pytest -v --durations=20 -p no:cacheprovider tests/integration
 
 # Every stage runs even when an earlier one failed, each printing its
 # runner's own summary; then one line for them all, and a non-zero exit
