@@ -447,6 +447,7 @@ fastcgi.server = ( "/sse" => ((
                            "SSE_MAX_STREAMS" => "20000",
                            "SSE_LOG_LEVEL" => "{level}" ),
     "max-procs" => 1,
+    "listen-backlog" => 4096,
     "check-local" => "disable",
     "tcp-fin-propagate" => "enable"
 )) )
