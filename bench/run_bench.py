@@ -410,6 +410,12 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
             lost += 1
             continue
         lat.append((hits[0] - tc) * 1000)
+    if os.environ.get("BENCH_DEBUG") and singles:
+        t_first = singles[0][1]
+        slow = sorted(((l, k) for k, l in enumerate(lat)), reverse=True)[:6]
+        print("debug: slowest rows (ms, index, s after the first): " +
+              ", ".join("%.2f #%d +%.2f" % (l, k, singles[k][1] - t_first)
+                        for l, k in slow))
     fan50, fan100 = [], []
     for i, tc, _ in bcasts:
         times = sorted(t for s, t in got.get(i, []))
