@@ -38,9 +38,45 @@ struct acceptor {
 	atomic_int stop;		/* acceptor_stop was called */
 	atomic_int failing;		/* accept fails: logged once an episode */
 	atomic_llong failed_at;		/* when it last failed, monotonic ms */
+	atomic_int waiting;		/* threads waiting for a connection */
+	pthread_mutex_t grow;		/* guards nthreads, threads */
 	int nthreads;
 	pthread_t threads[ACCEPTOR_THREADS];
 };
+
+static void *acceptor_main(void *arg);
+
+/* One more thread, unless stopping or all are running. 0, or errno. */
+static int
+acceptor_grow(struct acceptor *a)
+{
+	pthread_attr_t attr;
+	int rc = 0;
+
+	pthread_mutex_lock(&a->grow);
+	if (!atomic_load(&a->stop) && a->nthreads < ACCEPTOR_THREADS) {
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, ACCEPTOR_STACK);
+		/* The new thread takes the caller's signal mask: the
+		 * acceptors' (acceptor_start sets it around its calls). */
+		rc = pthread_create(&a->threads[a->nthreads], &attr,
+		    acceptor_main, a);
+		if (rc == 0)
+			a->nthreads++;
+		pthread_attr_destroy(&attr);
+	}
+	pthread_mutex_unlock(&a->grow);
+	return rc;
+}
+
+/* Is another connection waiting to be accepted? */
+static int
+acceptor_more_waiting(const struct acceptor *a)
+{
+	struct pollfd ready = { .fd = a->listen_fd, .events = POLLIN };
+
+	return poll(&ready, 1, 0) > 0;
+}
 
 int
 acceptor_init(char *err, size_t errlen)
@@ -233,11 +269,18 @@ acceptor_main(void *arg)
 		 * threads every few seconds cost CPU for nothing. The wake
 		 * signal interrupts poll as it interrupts accept.
 		 */
-		if (poll(&ready, 1, -1) < 0)
+		atomic_fetch_add(&a->waiting, 1);
+		if (poll(&ready, 1, -1) < 0) {
+			atomic_fetch_sub(&a->waiting, 1);
 			continue;
+		}
 		(void)FCGX_InitRequest(&req, a->listen_fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR);
 		rc = FCGX_Accept_r(&req);
+		/* Nobody left to take the next one while this is served. */
+		if (atomic_fetch_sub(&a->waiting, 1) == 1 && rc >= 0 &&
+		    acceptor_more_waiting(a) && acceptor_grow(a) != 0)
+			log_warnx("cannot start another acceptor thread");
 		if (rc < 0) {
 			FCGX_Free(&req, 0);
 			acceptor_failed(a, -rc, &backoff_ms);
@@ -274,13 +317,12 @@ acceptor_thread_mask(sigset_t *set)
 }
 
 struct acceptor *
-acceptor_start(int listen_fd, const struct acceptor_ops *ops, void *ctx,
-    char *err, size_t errlen)
+acceptor_start(int listen_fd, int first, const struct acceptor_ops *ops,
+    void *ctx, char *err, size_t errlen)
 {
 	struct timeval idle = { ACCEPTOR_IDLE_TIMEOUT_S, 0 };
 	struct acceptor *a = calloc(1, sizeof(*a));
 	struct sigaction sa;
-	pthread_attr_t attr;
 	sigset_t mask;
 	sigset_t old;
 	int rc = 0;
@@ -295,6 +337,8 @@ acceptor_start(int listen_fd, const struct acceptor_ops *ops, void *ctx,
 	atomic_init(&a->stop, 0);
 	atomic_init(&a->failing, 0);
 	atomic_init(&a->failed_at, 0);
+	atomic_init(&a->waiting, 0);
+	pthread_mutex_init(&a->grow, NULL);
 	/*
 	 * accept() and the reads of libfcgi then give up after idle: on
 	 * Linux accepted TCP sockets inherit the timeout, and libfcgi
@@ -310,14 +354,8 @@ acceptor_start(int listen_fd, const struct acceptor_ops *ops, void *ctx,
 	sigaction(ACCEPTOR_WAKE_SIGNAL, &sa, NULL);
 	acceptor_thread_mask(&mask);
 	pthread_sigmask(SIG_SETMASK, &mask, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, ACCEPTOR_STACK);
-	for (int i = 0; i < ACCEPTOR_THREADS && rc == 0; i++) {
-		rc = pthread_create(&a->threads[i], &attr, acceptor_main, a);
-		if (rc == 0)
-			a->nthreads++;
-	}
-	pthread_attr_destroy(&attr);
+	for (int i = 0; i < first && rc == 0; i++)
+		rc = acceptor_grow(a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start an acceptor thread: %s",
@@ -331,10 +369,16 @@ acceptor_start(int listen_fd, const struct acceptor_ops *ops, void *ctx,
 void
 acceptor_stop(struct acceptor *a)
 {
+	int n;
+
 	if (!a)
 		return;
 	atomic_store(&a->stop, 1);
-	for (int i = 0; i < a->nthreads; i++) {
+	/* No thread starts after this: acceptor_grow sees stop. */
+	pthread_mutex_lock(&a->grow);
+	n = a->nthreads;
+	pthread_mutex_unlock(&a->grow);
+	for (int i = 0; i < n; i++) {
 		/* Again and again: a signal that came just before the
 		 * thread entered accept() would be lost. */
 		for (;;) {
@@ -352,5 +396,6 @@ acceptor_stop(struct acceptor *a)
 				break;
 		}
 	}
+	pthread_mutex_destroy(&a->grow);
 	free(a);
 }

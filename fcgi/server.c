@@ -187,7 +187,11 @@ server_run_fastcgi(const struct config *cfg, int listen_fd)
 	}
 	server_signals_reach(hub);
 	admit_init(&adm, cfg, hub, cap);
-	acc = acceptor_start(listen_fd, &server_acceptor_ops, &adm, err,
+	/* Descriptor 0 comes from a web server that connects itself (one
+	 * request at a time under mod_fcgid): threads as needed. --listen
+	 * may face idle peers that hold a thread each: all from the start. */
+	acc = acceptor_start(listen_fd, listen_fd == 0 ? 1 : ACCEPTOR_THREADS,
+	    &server_acceptor_ops, &adm, err,
 	    sizeof(err));
 	if (!acc) {
 		log_errorx("%s", err);
