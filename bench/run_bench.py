@@ -822,7 +822,7 @@ def bench_per_process(shape, n):
                 pss.append(r.get("Pss", 0))
         print("  idle CPU %.1f %% of a core; rows and broadcasts ..." % idle_cpu,
               flush=True)
-        fig = measure_stream_set(db, load, n, pids, rate=20.0, rows=200,
+        fig = measure_stream_set(db, load, n, pids, rate=50.0, rows=200,
                                  relay=None)
         fig.update({
             "procs": len(pids), "idle_cpu": idle_cpu, "up_s": up,
