@@ -69,15 +69,6 @@ acceptor_grow(struct acceptor *a)
 	return rc;
 }
 
-/* Is another connection waiting to be accepted? */
-static int
-acceptor_more_waiting(const struct acceptor *a)
-{
-	struct pollfd ready = { .fd = a->listen_fd, .events = POLLIN };
-
-	return poll(&ready, 1, 0) > 0;
-}
-
 int
 acceptor_init(char *err, size_t errlen)
 {
@@ -277,9 +268,11 @@ acceptor_main(void *arg)
 		(void)FCGX_InitRequest(&req, a->listen_fd,
 		    FCGI_FAIL_ACCEPT_ON_INTR);
 		rc = FCGX_Accept_r(&req);
-		/* Nobody left to take the next one while this is served. */
+		/* Nobody left to take the next one while this is served
+		 * (which may take long: a probe's body, a slow database):
+		 * one more thread waits from now on. */
 		if (atomic_fetch_sub(&a->waiting, 1) == 1 && rc >= 0 &&
-		    acceptor_more_waiting(a) && acceptor_grow(a) != 0)
+		    acceptor_grow(a) != 0)
 			log_warnx("cannot start another acceptor thread");
 		if (rc < 0) {
 			FCGX_Free(&req, 0);

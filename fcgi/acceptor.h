@@ -44,11 +44,12 @@ int acceptor_listen(const char *addr, char *err, size_t errlen);
 
 /*
  * Start threads accepting on listen_fd (borrowed): first threads of
- * them, more (up to ACCEPTOR_THREADS) whenever a thread takes a
- * connection while another waits and no thread is free for it. A
- * process that mod_fcgid gives one request at a time then keeps one
- * thread (each costs it memory, and there are a thousand such
- * processes); a web server's burst of connections grows them at once. A
+ * them, one more (up to ACCEPTOR_THREADS) whenever a thread takes a
+ * connection and no other is left waiting, so that a request served
+ * slowly (a probe, a slow database) never holds up the next. A process
+ * that mod_fcgid gives one request at a time then keeps two threads
+ * (each costs it memory, and there are a thousand such processes); a
+ * web server's burst of connections grows them at once. A
  * peer that sends nothing is dropped after ACCEPTOR_IDLE_TIMEOUT_S;
  * other FastCGI roles than RESPONDER are refused (FCGI_UNKNOWN_ROLE).
  * The threads take no process signals. ops and ctx must outlive

@@ -136,9 +136,13 @@ rowring_append(struct rowring *r, const struct outbox_row *row)
 	if (e.kind == ROWRING_ROW) {
 		unsigned char *p = r->data + off + sizeof(e);
 
-		memcpy(p, row->user_id, ulen);
-		memcpy(p + ulen, row->event, elen);
-		memcpy(p + ulen + elen, row->data, row->data_len);
+		/* memcpy from NULL is undefined even for 0 bytes. */
+		if (ulen)
+			memcpy(p, row->user_id, ulen);
+		if (elen)
+			memcpy(p + ulen, row->event, elen);
+		if (row->data_len)
+			memcpy(p + ulen + elen, row->data, row->data_len);
 		e.check = rowring_check(&e, p, plen);
 	} else {
 		e.check = rowring_check(&e, NULL, 0);
