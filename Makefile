@@ -78,7 +78,7 @@ unit_libs_dynlib = -ldl
 FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 3
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) -O1 -g \
 	-fno-omit-frame-pointer $(FUZZ_SAN)
