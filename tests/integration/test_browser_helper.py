@@ -218,7 +218,7 @@ def test_expiring_token_refreshed_through_provider(agent, site):
     # Rows throughout: across stream ends every MAX_STREAM seconds, the
     # token's expiry (the next connect gets 401) and the refresh.
     rows = [(site.user, "notice", json.dumps({"n": i})) for i in range(40)]
-    producer = harness.start_rows(site.srv.db, rows, interval=0.4)
+    producer = harness.start_rows(site.srv.db, rows, interval=0.3)
     ids = [str(r["id"]) for r in harness.finish_burst(producer)]
     expect = [[i, {"n": n}] for n, i in enumerate(ids)]
     for p in pages:

@@ -28,7 +28,7 @@ import time
 import harness
 import swarm
 
-CHAOS_SECONDS = float(os.environ.get("SSE_CHAOS_SECONDS", "20"))
+CHAOS_SECONDS = float(os.environ.get("SSE_CHAOS_SECONDS", "15"))
 PRODUCERS = 4
 SETTLE_TIMEOUT = 25.0
 FAULTPRODUCER = harness.HERE / "faultproducer.py"
