@@ -280,15 +280,13 @@ static double
 changes_host_deadline(const struct changes *c)
 {
 	const struct changes_host *ch = (const struct changes_host *)c;
-	double next;
 
 	if (ch->pending)
 		return 0;
 	if (ch->leading)
 		return changes_deadline(ch->inner);
 	/* The net is looked at on the next wake-up; none of its own. */
-	next = ch->next_check;
-	return next;
+	return ch->next_check;
 }
 
 static int

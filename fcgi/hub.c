@@ -585,6 +585,7 @@ hub_timeout(struct hub *hub, double now)
 	double next = changes_deadline(hub->changes);
 	struct stream *oldest = registry_oldest(hub->reg);
 	double retry = conn_retry_at(hub->conn);
+	double rest = hub_rest_at(hub);
 
 	if (hub->retry_at > now) {
 		/* The store's work waits; heartbeats and commits do not. */
@@ -604,8 +605,8 @@ hub_timeout(struct hub *hub, double now)
 	}
 	if (hub->deadlines > 0 && hub->next_sweep < next)
 		next = hub->next_sweep;
-	if (hub_rest_at(hub) > 0 && hub_rest_at(hub) < next)
-		next = hub_rest_at(hub);
+	if (rest > 0 && rest < next)
+		next = rest;
 	/* A stream waits for the store to come back. */
 	if (retry > 0 && registry_count(hub->reg) > 0 && retry < next)
 		next = retry;
