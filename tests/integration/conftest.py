@@ -123,6 +123,7 @@ class Factory:
 
     def close(self):
         for srv in self.servers:
+            srv.end_streams()
             srv.stop()
 
 

@@ -76,9 +76,11 @@ def test_chaos_nothing_lost_nothing_duplicated(servers):
     rnd = random.Random(int(os.environ.get("SSE_CHAOS_SEED", "5")))
     users = harness.CHAOS_USERS
     # Both servers as their example configurations ship (Apache: at most
-    # 50 responder processes, one per stream), on one database.
+    # 50 responder processes, one per stream, and the server-level spawn
+    # limit docs/apache.md gives), on one database.
     light = servers.lighttpd(heartbeat=1, retry=500)
-    apache = servers.apache(db=light.db, heartbeat=1, retry=500)
+    apache = servers.apache(db=light.db, heartbeat=1, retry=500,
+                            extra=harness.documented_spawn_limit())
     db = light.db
     targets = [light, apache]
 
@@ -160,7 +162,7 @@ def test_chaos_nothing_lost_nothing_duplicated(servers):
                 c.leaves += 1
                 c.stream = None
                 c.retry_at = now + rnd.uniform(0.0, 0.3)
-            elif s.status is None and now - s.started > 15:
+            elif s.status is None and time.time() - s.started > 15:
                 # No answer at all (a request lost with a killed
                 # process): give up on it, like a browser's timeout.
                 sw.drop(s)

@@ -429,3 +429,26 @@ def test_a_map_left_by_an_older_version_is_rebuilt(servers):
         assert "host-wide change reader unavailable" not in log, log[-2000:]
     finally:
         sw.close()
+
+
+def test_a_reconnect_wave_opens_at_once_with_the_documented_limit(servers):
+    """40 users connecting at once to the example's mod_fcgid (50
+    processes) with the server-level line docs/apache.md gives: every
+    stream open within seconds. With mod_fcgid's default brake the
+    40th waited 30 s (one process started a second after the tenth)."""
+    srv = servers.apache(heartbeat=30, extra=harness.documented_spawn_limit())
+    users = harness.CHAOS_USERS[:40]
+    sw = swarm.Swarm()
+    try:
+        t0 = time.time()
+        streams = [sw.open(srv, u) for u in users]
+        sw.wait(lambda: all(s.status is not None or s.ended
+                            for s in streams), 20)
+        took = time.time() - t0
+        statuses = sorted({s.status for s in streams}, key=str)
+        assert statuses == [200], statuses
+        assert took < 8, took
+    finally:
+        sw.close()
+    harness.report(f"mod_fcgid with FcgidSpawnScoreUpLimit at the process "
+                   f"cap: 40 streams opened at once in {took:.1f} s")
