@@ -33,7 +33,7 @@ NO_PKGS = pkg-config finds none of $(PKGS): run `make deps` (as root), \
 ALL_CPPFLAGS = -D_GNU_SOURCE $(CPPFLAGS)
 ALL_CFLAGS = -std=c11 $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lpthread -ldl
+LIBS = $(PKG_LIBS) -lpthread -ldl -lm
 
 # Every module of the program: fcgi/*.c and the doctor's own folder.
 SRCS = $(sort $(wildcard fcgi/*.c fcgi/*/*.c))
@@ -42,7 +42,7 @@ OBJS = $(SRCS:fcgi/%.c=$(BUILD)/obj/%.o)
 
 # Unit tests: one program per pure module, linking only what it needs.
 UNIT_TESTS = sse request config buf subs transport jwt auth stats doctor \
-	registry outbox settings resume dynlib rowring
+	registry outbox settings resume dynlib rowring beat
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/test_%)
 JWT_LIBS := $(shell pkg-config --libs jansson 2>/dev/null) -ldl
 unit_deps_sse = sse buf
@@ -65,6 +65,8 @@ unit_deps_outbox = outbox outbox_sqlite outbox_pg pq_load dynlib log
 unit_libs_outbox = $$(pkg-config --libs sqlite3) -ldl
 unit_deps_resume = resume
 unit_deps_rowring = rowring
+unit_deps_beat = beat
+unit_libs_beat = -lm
 unit_deps_dynlib = dynlib
 unit_libs_dynlib = -ldl
 

@@ -4,7 +4,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "beat.h"
 #include "watch.h"
 
 /*
@@ -79,6 +81,7 @@ struct changes_sqlite {
 	double holds[CHG_HOLDS];	/* recent notification-to-free times */
 	unsigned nholds;
 	double next_poll;
+	double phase;		/* this process's beat (beat_phase) */
 	double rearm_at;	/* the watch was lost: retry then; 0 = no */
 };
 
@@ -235,8 +238,11 @@ changes_sqlite_due(struct changes *c, double now)
 		}
 	}
 	if (now >= cs->next_poll) {
-		cs->next_poll = now + (cs->watch ? CHG_POLL_SAFETY :
-		    CHG_POLL_FALLBACK);
+		/* The net is on the beat the heartbeats keep (hub.c):
+		 * one wake-up a second for both. */
+		cs->next_poll = cs->watch ? beat_at(now + CHG_POLL_SAFETY / 2,
+		    CHG_POLL_SAFETY, cs->phase * CHG_POLL_SAFETY) :
+		    now + CHG_POLL_FALLBACK;
 		due |= CHANGES_LOOK;
 		if (cs->watch && cs->rearm_at == 0 &&
 		    (watch_verify(cs->watch) & WATCH_LOST)) {
@@ -290,6 +296,7 @@ changes_sqlite_open(const char *path, char *why, size_t whylen)
 	if (!cs)
 		return NULL;
 	cs->base.ops = &changes_sqlite_ops;
+	cs->phase = beat_phase(getpid());
 	why[0] = '\0';
 	cs->watch = watch_open(path, why, whylen);
 	return &cs->base;
