@@ -8,7 +8,8 @@ configuration with its server's name.
 
 Context rules, from the snippet itself:
 * apache: a snippet with server-level directives (<VirtualHost>,
-  LoadModule, Listen) is checked at server level; one starting with
+  LoadModule, Listen) or a first line "# server level ..." is checked
+  at server level; one starting with
   "# .htaccess" or in a page about .htaccess files (.htaccess
   directives only) inside a <Directory>; anything else inside a
   <VirtualHost>.
@@ -124,7 +125,8 @@ def check_apache(tmp, text, path):
     lines += [f"LoadModule {m} {harness.APACHE_MODULES}/{f}"
               for m, f in mods]
     server_level = re.search(r"^\s*(<VirtualHost|LoadModule|Listen)\b",
-                             text, re.M)
+                             text, re.M) or \
+        first_line(text).startswith("# server level")
     htaccess = first_line(text).startswith("# .htaccess") or \
         ".htaccess" in path.name or (
             "shared-hosting" in path.name and "<Location" not in text)
