@@ -552,16 +552,25 @@ def bench_nginx(n):
         srv = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"],
                                stderr=open(os.path.join(work, "stderr.log"), "w"))
         wait_port(port)
+        time.sleep(0.5)
+        relays = [srv.pid] + children_named(srv.pid, "nginx")
+        servers = relays + [resp.pid]
         empty = pss_kib(resp.pid)
+        empty_all = sum(pss_kib(p) for p in servers)
         load = Load(port, "/sse?user=u", n)
         time.sleep(1.0)
         full_r = rollup(resp.pid)
         full = full_r.get("Pss", 0)
+        full_all = sum(pss_kib(p) for p in servers)
         c0 = cpu_seconds(resp.pid)
+        a0 = cpu_of(servers)
         time.sleep(IDLE_SECONDS)
         idle_cpu = (cpu_seconds(resp.pid) - c0) / IDLE_SECONDS * 100
-        fig = measure_stream_set(db, load, n, [resp.pid], relay=None)
+        idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
+        fig = measure_stream_set(db, load, n, [resp.pid], relay=relays)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
+                    "mem_all_kib": (full_all - empty_all) / n,
+                    "idle_all": idle_all,
                     "procs": 1, "uss_kib": uss_kib(full_r), "pss_kib": full})
         return fig
     finally:
@@ -913,7 +922,7 @@ def print_comparison(rows):
     print("Median of the runs, range in brackets. Latency: commit -> event "
           "(sse-outbox),\npublish request sent -> event (nchan), single-user "
           "rows 20 ms apart. KiB/stream\nand idle CPU: every process of the "
-          "server (lighttpd + sse-outbox; nginx\nmaster + workers). lost: "
+          "server (lighttpd or nginx + sse-outbox;\nnchan: nginx master + workers). lost: "
           "rows missing or duplicated, over all runs.")
     print()
 
