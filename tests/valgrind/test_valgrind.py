@@ -167,14 +167,17 @@ def stream_then_term(work, args, env, seconds=1.0):
 
 
 def test_streaming_get_replay_then_sigterm(responder, work):
+    # SSE_HEARTBEAT=1: the heartbeat waits for the process's beat (an
+    # eighth of the interval at most), so 1.5 s of output holds one.
     out, err = stream_then_term(work, [responder], cgi_env(
-        work / "app.db", QUERY_STRING="user=alice&lastEventId=0"))
+        work / "app.db", QUERY_STRING="user=alice&lastEventId=0"),
+        seconds=1.5)
     assert out.startswith(b"Status: 200"), out[:200]
     assert b"id: 1\nevent: notice\ndata: one\ndata: two\n\n" in out
     assert b"id: 3\ndata: everyone\n\n" in out
     assert b"id: 4\nevent: ab\ndata: x\x01y\n\n" in out
     assert b"not alice's" not in out
-    assert b":\n" in out[out.index(b"id: 4"):], "no heartbeat within 1 s"
+    assert b":\n" in out[out.index(b"id: 4"):], "no heartbeat within 1.5 s"
 
 
 def test_streaming_get_jwt(responder, work):
