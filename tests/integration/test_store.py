@@ -125,8 +125,11 @@ def latencies(srv, user, rows, interval=0.05):
 def query_server(servers, db="fresh", **kw):
     """A server in SSE_AUTH=query mode that passes any percent-encoded
     byte on: Apache (lighttpd answers 400 to a query that is not valid
-    UTF-8 once decoded)."""
-    srv = servers.apache(db=db, env={"SSE_AUTH": "query"}, **kw)
+    UTF-8 once decoded), with the server-level spawn limit
+    docs/apache.md gives (a dozen streams in a row would otherwise wait
+    for mod_fcgid's one start a second)."""
+    srv = servers.apache(db=db, env={"SSE_AUTH": "query"},
+                         extra=harness.documented_spawn_limit(), **kw)
     srv.auth = "query"
     srv.path = srv.noauth_path
     return srv

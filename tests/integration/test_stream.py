@@ -211,6 +211,40 @@ def test_heartbeat_on_idle_stream(server):
         c.close()
 
 
+def test_heartbeats_of_many_streams_share_the_process_beat(servers):
+    """One process, 12 streams opened 0.1 s apart, SSE_HEARTBEAT=4:
+    each heartbeat waits for the process's beat (every 0.5 s, an eighth
+    of the interval), so they arrive in a few groups, not one by one
+    (that costs a wake-up each, here and in the web server); none is
+    early, none more than a beat late."""
+    srv = servers.lighttpd(heartbeat=4)
+    users = harness.CHAOS_USERS[:12]
+    streams = []
+    try:
+        for u in users:
+            c = srv.open(u)
+            c.wait_fields(1)
+            streams.append(c)
+            time.sleep(0.1)
+        for c in streams:
+            c.wait_comments(1, timeout=10)
+        firsts = sorted(c.comments[0].time for c in streams)
+        delays = [c.comments[0].time - c.headers_at for c in streams]
+        groups = 1 + sum(1 for a, b in zip(firsts, firsts[1:]) if b - a > 0.1)
+        print(f"first heartbeats {min(delays):.2f}..{max(delays):.2f} s "
+              f"after the headers, in {groups} groups")
+        # Opened over about 1.5 s: a group for each beat of 0.5 s in
+        # that span (one by one, they were 11 or 12).
+        span = streams[-1].headers_at - streams[0].headers_at
+        assert groups <= int(span / 0.5) + 2, \
+            (span, [round(t - firsts[0], 3) for t in firsts])
+        assert min(delays) >= 4 - 0.05, delays
+        assert max(delays) <= 4 + 0.5 + 0.5, delays
+    finally:
+        for c in streams:
+            c.close()
+
+
 def test_no_heartbeat_while_events_flow(server):
     user = "erin"
     c = server.open(user)
