@@ -5,6 +5,10 @@
 
 #include <sys/types.h>
 
+/* Seconds between beats: heartbeats (hub.c) and the look at the
+ * database under inotify (changes_sqlite.c) share them, one wake-up. */
+#define BEAT_PERIOD 1.0
+
 /*
  * The first instant at or after t on a grid of period seconds offset by
  * phase (0 <= phase < period). Periodic work put on one grid wakes a

@@ -62,7 +62,6 @@
 #define CHG_SLOW 0.05
 #define CHG_HELD 0.008
 #define CHG_BLIND_LAST 0.2
-#define CHG_POLL_SAFETY 1.0	/* version look with inotify: a net */
 #define CHG_POLL_FALLBACK 0.05	/* version look without inotify */
 #define CHG_REARM 1.0		/* retry a lost directory watch */
 
@@ -238,10 +237,10 @@ changes_sqlite_due(struct changes *c, double now)
 		}
 	}
 	if (now >= cs->next_poll) {
-		/* The net is on the beat the heartbeats keep (hub.c):
-		 * one wake-up a second for both. */
-		cs->next_poll = cs->watch ? beat_at(now + CHG_POLL_SAFETY / 2,
-		    CHG_POLL_SAFETY, cs->phase * CHG_POLL_SAFETY) :
+		/* With inotify a version look is a net, on the beat the
+		 * heartbeats keep: one wake-up a second for both. */
+		cs->next_poll = cs->watch ? beat_at(now + BEAT_PERIOD / 2,
+		    BEAT_PERIOD, cs->phase * BEAT_PERIOD) :
 		    now + CHG_POLL_FALLBACK;
 		due |= CHANGES_LOOK;
 		if (cs->watch && cs->rearm_at == 0 &&

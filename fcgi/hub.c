@@ -52,10 +52,10 @@
  *
  * Streams that opened at different times fall due one by one, and a
  * wake-up, more than the write, is what a heartbeat costs. So they wait
- * for this process's next beat (beat.h), one every WAVE seconds (an
- * eighth of the interval when that is shorter), which the once-a-second
- * look at the database keeps too: a heartbeat is never early and at
- * most WAVE + SPREAD late. BATCH_MIN lets a beat's heartbeats go in one
+ * for this process's next beat (beat.h: every BEAT_PERIOD, or an eighth
+ * of the interval when that is shorter), which the once-a-second look
+ * at the database keeps too: a heartbeat is never early and at most a
+ * beat + SPREAD late. BATCH_MIN lets a beat's heartbeats go in one
  * wake-up up to 1,400 streams at 15 s (67 a second at 1,000), TURN at a
  * time: between those the loop looks for new rows without sleeping, so
  * a row waits behind at most TURN heartbeats here. At 1,000 idle
@@ -66,7 +66,6 @@
 #define HUB_HB_SPREAD 2.0
 #define HUB_HB_BATCH_MIN 96
 #define HUB_HB_TURN 32
-#define HUB_HB_WAVE 1.0
 /* Catch-up reads per turn: new rows and writes are never kept waiting
  * behind many streams' backlogs. */
 #define HUB_CATCHUP_PER_TURN 64
@@ -872,8 +871,8 @@ hub_new(const struct config *cfg, int host_wide, char *err, size_t errlen)
 	}
 	hub->cfg = cfg;
 	hub->wake_fd = -1;
-	hub->hb_wave = (double)cfg->heartbeat / 8 < HUB_HB_WAVE ?
-	    (double)cfg->heartbeat / 8 : HUB_HB_WAVE;
+	hub->hb_wave = (double)cfg->heartbeat / 8 < BEAT_PERIOD ?
+	    (double)cfg->heartbeat / 8 : BEAT_PERIOD;
 	hub->hb_phase = beat_phase(getpid()) * hub->hb_wave;
 
 	pthread_mutex_init(&hub->lock, NULL);

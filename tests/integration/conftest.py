@@ -123,8 +123,7 @@ class Factory:
 
     def close(self):
         for srv in self.servers:
-            srv.end_streams()
-            srv.stop()
+            srv.teardown()
 
 
 @pytest.fixture(scope="session")

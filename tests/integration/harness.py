@@ -608,6 +608,12 @@ class Server:
     def end_streams(self):
         """Before a teardown's stop: nothing by default."""
 
+    def teardown(self):
+        """A test's end: its streams ended first where the server's own
+        stop would wait on them (end_streams), then stop."""
+        self.end_streams()
+        self.stop()
+
     def stop(self):
         if self.proc:
             family = descendants(self.proc.pid)

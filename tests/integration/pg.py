@@ -179,6 +179,15 @@ class Postgres:
         finally:
             c.close()
 
+    def shut_out_responders(self, admin, db):
+        """The responders' connections to db are cut and cannot come
+        back until ALLOW_CONNECTIONS is true again; others stay."""
+        cur = admin.cursor()
+        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
+        cur.execute("SELECT pg_terminate_backend(pid) FROM "
+                    "pg_stat_activity WHERE datname = %s AND "
+                    "application_name = 'sse-outbox'", (db,))
+
     def go_back(self, admin, owner, db, keep_id, user, srv, mark):
         """A failover to a replica that missed the newest commits,
         simulated: the responders' connections are cut and cannot come
@@ -187,11 +196,7 @@ class Postgres:
         committed anew by owner (connected before the door shut). The
         door opens again once the responder said it keeps streams
         open."""
-        cur = admin.cursor()
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
-        cur.execute("SELECT pg_terminate_backend(pid) FROM "
-                    "pg_stat_activity WHERE datname = %s AND "
-                    "application_name = 'sse-outbox'", (db,))
+        self.shut_out_responders(admin, db)
         oc = owner.cursor()
         oc.execute("DELETE FROM outbox WHERE id > %s", (keep_id,))
         oc.execute("SELECT setval('outbox_id_seq', %s)", (keep_id,))
@@ -199,7 +204,7 @@ class Postgres:
                    (user,))
         found = srv.logs.wait_for("streams stay open", mark=mark,
                                   timeout=20)
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        admin.cursor().execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
         return found
 
     def rows(self, db):

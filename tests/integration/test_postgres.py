@@ -508,18 +508,14 @@ def test_stream_stays_open_while_reads_fail(postgres, servers):
     try:
         postgres.produce(db, ("42", None, "before"))
         wait_data(a, ["before"])
-        cur = admin.cursor()
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")
-        cur.execute("SELECT pg_terminate_backend(pid) FROM "
-                    "pg_stat_activity WHERE datname = %s AND "
-                    "application_name = 'sse-outbox'", (db,))
+        postgres.shut_out_responders(admin, db)
         producer.cursor().execute("INSERT INTO outbox (user_id, data) "
                                   "VALUES ('42', 'during')")
         assert srv.logs.wait_for("streams stay open", mark=mark,
                                  timeout=20), srv.logs.since(mark)
         time.sleep(1.5)
         assert not a.ended, a.describe()
-        cur.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
+        admin.cursor().execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
         wait_data(a, ["before", "during"], timeout=20)
         assert a.no_more_events(len(a.events), settle=0.5)
         assert not a.ended

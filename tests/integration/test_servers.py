@@ -21,7 +21,7 @@ checks:
 
 The paths run in parallel threads (each check on its own servers), so
 the whole matrix takes well under a minute. Every check but shutdown
-ends its responders before stopping its server (end_streams): Apache's
+ends its responders before stopping its server (teardown): Apache's
 own stop does not interrupt a worker waiting on a silent stream and
 takes up to 9 s (its SIGKILL) with one open.
 """
@@ -135,8 +135,7 @@ def check_one_by_one(p):
         assert c.no_more_events(5, settle=0.3)
     finally:
         c.close()
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
 
 
 def check_idle_heartbeats(p):
@@ -160,8 +159,7 @@ def check_idle_heartbeats(p):
         assert not c.ended, c.describe()
     finally:
         c.close()
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
 
 
 def check_silence_limit_is_real(p):
@@ -178,8 +176,7 @@ def check_silence_limit_is_real(p):
         assert SILENCE - 0.5 <= took <= IDLE + 3, took
     finally:
         c.close()
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
 
 
 def check_auth_and_resume_point(p):
@@ -211,8 +208,7 @@ def check_auth_and_resume_point(p):
         finally:
             c.close()
     finally:
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
 
 
 def check_max_stream_resume(p):
@@ -256,8 +252,7 @@ def check_max_stream_resume(p):
                                  (live[0], "live")]
     finally:
         c2.close()
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
     assert "busy timeout" not in srv.logs.since(mark).lower()
 
 
@@ -385,8 +380,7 @@ def check_busy_timeout_sigterm(p):
         srv.logs.wait_for(r"shut down cleanly", mark)
     finally:
         c.close()
-        srv.end_streams()
-        srv.stop()
+        srv.teardown()
 
 
 JOBS = [(path, check) for path in PATHS for check in CHECKS] + \
