@@ -2,6 +2,7 @@
 /* Admission: whether a request becomes a stream, and every refusal. */
 #include "admit.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,7 +161,7 @@ admit_start_point(struct admit *a, struct admission *q)
 
 	ob = hub_admit_store(a->hub, err, sizeof(err));
 	if (!ob) {
-		if (fdlimit_exhausted())
+		if (errno == EMFILE || errno == ENFILE || fdlimit_exhausted())
 			return admit_out_of_descriptors(a, q);
 		return admit_fail(q, 503, 1, err);
 	}

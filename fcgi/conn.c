@@ -2,6 +2,7 @@
 /* A process's database connections: the loop's own, and admission's. */
 #include "conn.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -85,7 +86,10 @@ conn_admit_acquire(struct conn *c, char *err, size_t errlen)
 	if (!c->admit_ob)
 		c->admit_ob = outbox_open(c->path, err, errlen);
 	if (!c->admit_ob) {
+		int open_errno = errno;	/* outbox_open's, for the caller */
+
 		pthread_mutex_unlock(&c->admit_lock);
+		errno = open_errno;
 		return NULL;
 	}
 	return c->admit_ob;

@@ -75,7 +75,10 @@ typedef int (*outbox_row_fn)(void *ctx, const struct outbox_row *row);
 /*
  * Open the database read-only and check it holds an outbox we
  * understand. Returns a handle the caller closes with outbox_close, or
- * NULL with a message naming the problem in err.
+ * NULL with a message naming the problem in err; errno is then EMFILE or
+ * ENFILE when the process (or the system) ran out of file descriptors
+ * on the way (SQLite: opening the database or its -wal/-shm), anything
+ * else otherwise.
  *
  * Refused, with the reason and its fix in err (the caller answers 503
  * and logs it; --check prints it), unless:
@@ -101,7 +104,7 @@ struct outbox *outbox_open(const char *path, char *err, size_t errlen);
 /*
  * outbox_open for an event loop, which must never wait on the database:
  * no busy timeout. Returns 0 with *ob set; -1 with err (the database is
- * unusable: as outbox_open's NULL); or OUTBOX_AGAIN with err naming the
+ * unusable: as outbox_open's NULL, errno included); or OUTBOX_AGAIN with err naming the
  * lock (*ob NULL: try again soon). Every read on the connection may then
  * also return OUTBOX_AGAIN instead of waiting; on a connection from
  * outbox_open they never do (a lock still held after 2 s is -1).

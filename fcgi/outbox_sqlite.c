@@ -386,6 +386,7 @@ outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
 {
 	struct outbox_sqlite *ob = calloc(1, sizeof(*ob));
 	long long id;
+	int sys_errno;
 	int ret = -1;
 	int rc;
 
@@ -460,7 +461,15 @@ outbox_open_with(const char *path, int nowait, struct outbox_sqlite **obp,
 	*obp = ob;
 	return 0;
 out:
+	sys_errno = ob->db ? sqlite3_system_errno(ob->db) : 0;
+	if (sys_errno == EMFILE || sys_errno == ENFILE)
+		/* Not the file's fault: no chmod hint, and errno tells the
+		 * caller (SQLite may have opened the database and failed on
+		 * its -shm, so a free descriptor is no proof either way). */
+		snprintf(err, errlen, "cannot open database %s: out of file "
+		    "descriptors (%s)", path, strerror(sys_errno));
 	outbox_sqlite_ops.close(&ob->base);
+	errno = sys_errno;
 	return ret;
 }
 

@@ -154,9 +154,9 @@ server_stream_cap(const struct config *cfg)
 	if (cap < cfg->max_streams)
 		log_warnx("SSE_MAX_STREAMS=%ld does not fit RLIMIT_NOFILE=%ld "
 		    "(a descriptor a stream, %d for the rest): serving at "
-		    "most %ld streams; raise the limit (LimitNOFILE=, "
+		    "most %ld stream%s; raise the limit (LimitNOFILE=, "
 		    "ulimit -n) or lower SSE_MAX_STREAMS", cfg->max_streams,
-		    limit, FDLIMIT_RESERVE, cap);
+		    limit, FDLIMIT_RESERVE, cap, cap == 1 ? "" : "s");
 	return cap;
 }
 

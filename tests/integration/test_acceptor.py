@@ -263,13 +263,29 @@ def test_head_probe_is_headers_only(listener):
                    f"no body")
 
 
-def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder):
-    """RLIMIT_NOFILE lowered to what the process holds plus one: too few
-    descriptors for the database connection.
+def held_files(pid):
+    """What the process's descriptors point at (readlink of /proc/pid/fd)."""
+    held = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            held.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return held
+
+
+@pytest.mark.parametrize("spare", [1, 2])
+def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder,
+                                                        spare):
+    """RLIMIT_NOFILE lowered to what the process holds plus `spare`: the
+    accepted connection takes one, and admission's database connection
+    (the database and its -wal: two; the -shm's mapping is shared within
+    a process) cannot open; with 2 SQLite opens the database and fails
+    on the -wal, which once read as a permission problem.
     Every request gets 503 with Retry-After: 5, the log says the
-    descriptors ran out (once), never "cannot open database", and
-    the process waits without spinning."""
-    d = harness.make_dir(base_dir / f"fds16-{time.monotonic_ns()}")
+    descriptors ran out (once), never "cannot open database" or a chmod
+    fix, and the process waits without spinning."""
+    d = harness.make_dir(base_dir / f"fds{spare}-{time.monotonic_ns()}")
     db = harness.make_db(d / "app.db")
     port = harness.free_port()
     lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
@@ -281,10 +297,15 @@ def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     try:
         lst.logs.wait_for("serving FastCGI", mark, timeout=15)
-        # Room for exactly one more descriptor: the accepted connection.
-        # The database (it holds none yet: connections open on first
-        # use) cannot be opened then.
-        limit = len(os.listdir(f"/proc/{lst.pid}/fd")) + 1
+        # The loop opens its own connection on its first turn: count
+        # once it holds the database, its -wal and its -shm, so no
+        # descriptor is on its way in or out while we count.
+        want = {str(db), f"{db}-wal", f"{db}-shm"}
+        deadline = time.monotonic() + 10
+        while not want <= set(held_files(lst.pid)):
+            assert time.monotonic() < deadline, held_files(lst.pid)
+            time.sleep(0.02)
+        limit = len(held_files(lst.pid)) + spare
         resource.prlimit(lst.pid, resource.RLIMIT_NOFILE, (limit, limit))
         for i in range(6):
             sock, resp = fcgiclient.ask(
@@ -298,10 +319,60 @@ def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder):
         cpu1 = cpu_seconds(lst.pid)
         log = lst.logs.since(mark)
         assert "cannot open database" not in log, log
+        assert "cannot read database" not in log, log
+        assert "must be writable" not in log, log
         assert log.count(f"out of file descriptors (RLIMIT_NOFILE "
                          f"{limit}): refusing") == 1, log
-        assert "refused 503: out of file descriptors" in log
+        assert log.count("refused 503: out of file descriptors") == 6, log
     finally:
         lst.stop()
     busy = cpu1 - cpu0
     assert busy < 1.0, f"{busy:.2f} s of CPU in 2 s while out of descriptors"
+
+
+def start_listener_limited(base_dir, responder, name, nofile=None):
+    """A listener on a fresh database; with nofile, RLIMIT_NOFILE (soft
+    and hard) set before it starts. Returns it once serving."""
+    d = harness.make_dir(base_dir / f"{name}-{time.monotonic_ns()}")
+    db = harness.make_db(d / "app.db")
+    lst = harness.Listener(d, db, responder,
+                           f"127.0.0.1:{harness.free_port()}",
+                           auth="query", heartbeat=30, log_level="info")
+    mark = lst.logs.mark()
+    limit = None if nofile is None else (
+        lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+    with open(lst.stderr_path, "ab") as err:
+        lst.proc = subprocess.Popen(
+            [responder, "--listen", lst.addr], env=lst.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            preexec_fn=limit)
+    lst.logs.wait_for("serving FastCGI", mark, timeout=15)
+    return lst, db, mark
+
+
+def test_out_of_descriptors_on_the_loops_connection_says_so(base_dir,
+                                                            responder):
+    """The loop's connection needs the database, its -wal and its -shm.
+    Started with room for the first two only, SQLite opens the database
+    and fails on the -shm: the log says the descriptors ran out, with no
+    chmod fix for a permission problem there is not."""
+    lst, db, _ = start_listener_limited(base_dir, responder, "loopfds")
+    try:
+        want = {str(db), f"{db}-wal", f"{db}-shm"}
+        deadline = time.monotonic() + 10
+        while not want <= set(held_files(lst.pid)):
+            assert time.monotonic() < deadline, held_files(lst.pid)
+            time.sleep(0.02)
+        others = len([f for f in held_files(lst.pid) if f not in want])
+    finally:
+        lst.stop()
+    lst, db, mark = start_listener_limited(base_dir, responder, "loopfds",
+                                           nofile=others + 2)
+    try:
+        lst.logs.wait_for("retrying every", mark, timeout=10)
+        log = lst.logs.since(mark)
+        line = next(ln for ln in log.splitlines() if "retrying every" in ln)
+        assert "out of file descriptors" in line, log
+        assert "must be writable" not in log, log
+    finally:
+        lst.stop()
