@@ -388,7 +388,6 @@ def measure_stream_set(db, load, n, pids, rate=50.0, rows=300, relay=None,
         c0 = cpu_seconds(load.p.pid)
         bcasts += produce(db, "broadcast")
         load.wait_count(before + n, 15)
-        time.sleep(0.2)
         bcpu_ours.append((sum(cpu_seconds(p) for p in pids) - o0) * 1000)
         bcpu_relay.append(((cpu_of(relay) if relay else 0) - r0) * 1000)
         bcpu_client.append((cpu_seconds(load.p.pid) - c0) * 1000)
