@@ -199,15 +199,26 @@ def cpu_seconds(pid):
     counts in 10 ms ticks, and with a thousand processes that each run a
     few microseconds now and then, tick rounding swamped what was
     measured."""
-    total = 0
+    ns, _ = sched_of(pid)
+    if ns == 0:
+        return stat_cpu_seconds(pid)
+    return ns / 1e9
+
+
+def sched_of(pid):
+    """(CPU ns, times run) over pid's threads, from schedstat; a thread
+    runs once per wake-up, so the second counts wake-ups. (0, 0) when
+    nothing could be read."""
+    ns = runs = 0
     try:
         for tid in os.listdir("/proc/%d/task" % pid):
             with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
+                fields = f.read().split()
+            ns += int(fields[0])
+            runs += int(fields[2])
     except (OSError, ValueError, IndexError):
-        if total == 0:
-            return stat_cpu_seconds(pid)
-    return total / 1e9
+        pass
+    return ns, runs
 
 
 def stat_cpu_seconds(pid):
@@ -492,10 +503,12 @@ def bench_lighttpd(n, pg=None):
         full_all = sum(pss_kib(p) for p in servers)
         c0 = cpu_seconds(pid)
         a0 = cpu_of(servers)
+        s0 = [sched_of(p) for p in servers]
         time.sleep(IDLE_SECONDS)
         c1 = cpu_seconds(pid)
         idle_cpu = (c1 - c0) / IDLE_SECONDS * 100
         idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
+        debug_idle("lighttpd N = %d" % n, servers, s0, IDLE_SECONDS)
         fig = measure_stream_set(db, load, n, [pid], relay=relays,
                                  workdir=work)
         fig.update({"mem_kib": (full - empty) / n, "idle_cpu": idle_cpu,
@@ -628,8 +641,10 @@ def bench_nchan(n):
         time.sleep(1.0)
         full_all = sum(pss_kib(p) for p in servers)
         a0 = cpu_of(servers)
+        s0 = [sched_of(p) for p in servers]
         time.sleep(IDLE_SECONDS)
         idle_all = (cpu_of(servers) - a0) / IDLE_SECONDS * 100
+        debug_idle("nchan N = %d" % n, servers, s0, IDLE_SECONDS)
         url = "http://127.0.0.1:%d/pub/" % port
         fig = measure_stream_set(url, load, n, workers, relay=None,
                                  workdir=work)
@@ -795,6 +810,27 @@ def start_process_server(shape, n, work, db, port):
 
 def cpu_of(pids):
     return sum(cpu_seconds(p) for p in pids)
+
+
+def debug_idle(label, pids, before, seconds):
+    """BENCH_DEBUG: each server process's CPU and wake-ups in the idle
+    window; before is [sched_of(p) for p in pids] at its start."""
+    if not os.environ.get("BENCH_DEBUG"):
+        return
+    parts = []
+    for p, (ns0, runs0) in zip(pids, before):
+        ns1, runs1 = sched_of(p)
+        parts.append("%s[%d] %.1f ms %d runs" % (
+            exe_name(p), p, (ns1 - ns0) / 1e6, runs1 - runs0))
+    print("debug: %s, idle %d s: %s" % (label, seconds, ", ".join(parts)))
+
+
+def exe_name(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
 
 
 def bench_per_process(shape, n):

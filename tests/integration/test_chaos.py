@@ -179,14 +179,21 @@ def test_chaos_nothing_lost_nothing_duplicated(servers):
                 next_kill = now + rnd.uniform(2.0, 4.0)
                 busy = restart_state["thread"] is not None and \
                     restart_state["thread"].is_alive()
-                victim_srv = rnd.choice(targets if not busy else [apache])
+                # The server killed in least so far (a random pick once
+                # left Apache unkilled in four kills), Apache while
+                # lighttpd restarts.
+                kills = {light: "kills_lighttpd", apache: "kills_apache"}
+                fewest = min(stats[k] for k in kills.values())
+                behind = [t for t in targets if stats[kills[t]] == fewest]
+                victim_srv = rnd.choice(behind if not busy else [apache])
                 pids = victim_srv.responders()
-                if pids:
+                if not pids:
+                    next_kill = now + 0.5   # nobody to kill yet: soon
+                else:
                     pid = rnd.choice(pids)
                     try:
                         os.kill(pid, signal.SIGKILL)
-                        stats["kills_lighttpd" if victim_srv is light
-                              else "kills_apache"] += 1
+                        stats[kills[victim_srv]] += 1
                     except ProcessLookupError:
                         pass
             if restart_state["thread"] is None and now >= restart_at:
