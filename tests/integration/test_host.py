@@ -186,10 +186,14 @@ class Client:
         self.counted = 0
 
 
-def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4):
+def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4,
+              min_kills=3):
     """A burst of nrows rows to users (and some broadcasts) while the
     leader is SIGKILLed again and again; each client must end with
-    every row meant for it exactly once, in order."""
+    every row meant for it exactly once, in order. The burst is paced to
+    last at least min_kills + 1 kill periods, so the callers' "at least
+    min_kills kills" holds however fast the machine commits (a quick run
+    once ended after two)."""
     rnd = random.Random(7)
     rows = [(rnd.choice(users + [None]) if i % 50 else None, "m", f"r{i}")
             for i in range(nrows)]
@@ -204,7 +208,9 @@ def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4):
                                    for c in clients), 60)
         sw.run_for(1.0)
         leaders_before = host_header(srv.db)["leaders"]
-        burst = harness.start_rows(srv.db, rows, interval=0.0005)
+        burst = harness.start_rows(
+            srv.db, rows,
+            interval=max(0.0005, (min_kills + 1) * kill_every / nrows))
         # Its stdout is read meanwhile: a full pipe would stop it.
         result = {}
         reader = threading.Thread(
@@ -221,11 +227,13 @@ def run_kills(srv, users, nrows, streams_per_user=3, kill_every=0.4):
                     c.reconnects += 1
                     c.connect(sw, srv)
             if time.monotonic() >= next_kill:
-                next_kill = time.monotonic() + kill_every
                 pid = host_header(srv.db)["leader"]
                 if pid and pid in srv.responders():
                     os.kill(pid, signal.SIGKILL)
                     kills += 1
+                    next_kill = time.monotonic() + kill_every
+                else:           # no leader yet (a takeover): soon
+                    next_kill = time.monotonic() + 0.05
         assert "out" in result, "the producer failed"
         ids = [o["id"] for o in result["out"]]
         want = {u: [] for u in users}
