@@ -29,8 +29,9 @@ struct outbox *conn_current(const struct conn *c);
  * Admission's connection, shared by the accepting threads and kept
  * between requests (a request then costs one query, not an open): locked
  * and opened as needed, NULL with err and outbox_open's errno (and
- * nothing locked) when the database cannot be opened. Release it after use; close_it closes it
- * (after an error, or in CGI mode where the process then only streams).
+ * nothing locked) when the database cannot be opened. Release it after
+ * use; close_it closes it (after an error, or in CGI mode where the
+ * process then only streams).
  * Thread-safe; never called from the loop.
  */
 struct outbox *conn_admit_acquire(struct conn *c, char *err, size_t errlen);

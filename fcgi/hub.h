@@ -53,7 +53,8 @@ void hub_unclaim_user(struct hub *hub, struct stream *s);
 /*
  * Admission's database connection (conn.h: conn_admit_acquire), locked
  * until hub_admit_store_done; NULL with err (and errno EMFILE or ENFILE
- * when descriptors ran out) when the database cannot be opened. For accepting threads (and CGI before the loop runs).
+ * when descriptors ran out) when the database cannot be opened. For
+ * accepting threads (and CGI before the loop runs).
  */
 struct outbox *hub_admit_store(struct hub *hub, char *err, size_t errlen);
 void hub_admit_store_done(struct hub *hub, int close_it);

@@ -104,10 +104,11 @@ struct outbox *outbox_open(const char *path, char *err, size_t errlen);
 /*
  * outbox_open for an event loop, which must never wait on the database:
  * no busy timeout. Returns 0 with *ob set; -1 with err (the database is
- * unusable: as outbox_open's NULL, errno included); or OUTBOX_AGAIN with err naming the
- * lock (*ob NULL: try again soon). Every read on the connection may then
- * also return OUTBOX_AGAIN instead of waiting; on a connection from
- * outbox_open they never do (a lock still held after 2 s is -1).
+ * unusable: as outbox_open's NULL, errno included); or OUTBOX_AGAIN
+ * with err naming the lock (*ob NULL: try again soon). Every read on
+ * the connection may then also return OUTBOX_AGAIN instead of waiting;
+ * on a connection from outbox_open they never do (a lock still held
+ * after 2 s is -1).
  * PostgreSQL never answers OUTBOX_AGAIN: the loop's connection instead
  * has short timeouts (connect 2 s, statements 2 s), and any failure is
  * -1, an outage the caller retries.
