@@ -274,6 +274,21 @@ def held_files(pid):
     return held
 
 
+def settled_files(pid, want, timeout=10):
+    """held_files once the process holds everything in want and two
+    looks 0.1 s apart agree: no descriptor on its way in or out (the
+    loop opens its database connection on its first turn)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        held = sorted(held_files(pid))
+        if set(want) <= set(held) and held == last:
+            return held
+        assert time.monotonic() < deadline, held
+        last = held
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("spare", [1, 2])
 def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder,
                                                         spare):
@@ -297,15 +312,9 @@ def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     try:
         lst.logs.wait_for("serving FastCGI", mark, timeout=15)
-        # The loop opens its own connection on its first turn: count
-        # once it holds the database, its -wal and its -shm, so no
-        # descriptor is on its way in or out while we count.
-        want = {str(db), f"{db}-wal", f"{db}-shm"}
-        deadline = time.monotonic() + 10
-        while not want <= set(held_files(lst.pid)):
-            assert time.monotonic() < deadline, held_files(lst.pid)
-            time.sleep(0.02)
-        limit = len(held_files(lst.pid)) + spare
+        # Counted once the loop holds its own connection.
+        held = settled_files(lst.pid, [str(db), f"{db}-wal", f"{db}-shm"])
+        limit = len(held) + spare
         resource.prlimit(lst.pid, resource.RLIMIT_NOFILE, (limit, limit))
         for i in range(6):
             sock, resp = fcgiclient.ask(
@@ -358,12 +367,9 @@ def test_out_of_descriptors_on_the_loops_connection_says_so(base_dir,
     chmod fix for a permission problem there is not."""
     lst, db, _ = start_listener_limited(base_dir, responder, "loopfds")
     try:
-        want = {str(db), f"{db}-wal", f"{db}-shm"}
-        deadline = time.monotonic() + 10
-        while not want <= set(held_files(lst.pid)):
-            assert time.monotonic() < deadline, held_files(lst.pid)
-            time.sleep(0.02)
-        others = len([f for f in held_files(lst.pid) if f not in want])
+        want = [str(db), f"{db}-wal", f"{db}-shm"]
+        others = len([f for f in settled_files(lst.pid, want)
+                      if f not in want])
     finally:
         lst.stop()
     lst, db, mark = start_listener_limited(base_dir, responder, "loopfds",
