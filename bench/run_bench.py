@@ -25,6 +25,8 @@ BENCH_PROCESS_SIZES (default 100,200,500,1000), BENCH_PROCESS_SHAPES
 (default fcgid,cgid,cgi; empty for none), BENCH_IDLE_SECONDS (20),
 BENCH_PROCESS_IDLE_SECONDS (16), BENCH_LIGHTTPD=0 / BENCH_NGINX=0 to skip
 the multi-stream rows, BENCH_KEEP to keep the work directories,
+BENCH_DEBUG=1 to print the slowest rows of each run and each server
+process's CPU and wake-ups (schedstat) in the idle window,
 BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
 bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
 
