@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -484,13 +485,17 @@ class Listener:
     def pid(self):
         return self.proc.pid if self.proc else None
 
-    def start(self):
+    def start(self, nofile=None):
+        """nofile: RLIMIT_NOFILE, soft and hard, set before it runs."""
         mark = self.logs.mark()
+        limit = None if nofile is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                       (nofile, nofile)))
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [self.bin, "--listen", self.addr], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, umask=0, user=self.user)
+                stderr=err, umask=0, user=self.user, preexec_fn=limit)
         ready = wait_until(lambda: self.proc.poll() is not None or
                            "serving FastCGI" in self.logs.since(mark),
                            START_TIMEOUT)

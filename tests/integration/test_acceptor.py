@@ -22,13 +22,14 @@ import fcgiclient
 import harness
 
 
-def start_listener(base_dir, responder, name, **kw):
+def start_listener(base_dir, responder, name, nofile=None, **kw):
+    """A --listen responder on a fresh database (lst.dir / "app.db")."""
     d = harness.make_dir(base_dir / f"{name}-{time.monotonic_ns()}")
     db = harness.make_db(d / "app.db")
     port = harness.free_port()
     lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
                            auth="query", **kw)
-    lst.start()
+    lst.start(nofile=nofile)
     return lst, ("127.0.0.1", port)
 
 
@@ -165,25 +166,11 @@ def test_descriptor_limit_every_client_answered(base_dir, responder):
     if soft < want + 200:
         resource.setrlimit(resource.RLIMIT_NOFILE,
                            (min(hard, 4096), hard))
-    d = harness.make_dir(base_dir / f"fds-{time.monotonic_ns()}")
-    db = harness.make_db(d / "app.db")
-    port = harness.free_port()
-    lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
-                           auth="query", heartbeat=30, log_level="info")
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-
-    mark = lst.logs.mark()
-    with open(lst.stderr_path, "ab") as err:
-        lst.proc = subprocess.Popen(
-            [responder, "--listen", f"127.0.0.1:{port}"], env=lst.env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=err, preexec_fn=limit)
+    lst, (_, port) = start_listener(base_dir, responder, "fds", nofile=1024,
+                                    heartbeat=30, log_level="info")
     sel = selectors.DefaultSelector()
     conns = []
     try:
-        lst.logs.wait_for("serving FastCGI", mark, timeout=15)
         for i in range(want):
             s = socket.socket()
             s.setblocking(False)
@@ -223,7 +210,7 @@ def test_descriptor_limit_every_client_answered(base_dir, responder):
         for _, r in conns:
             if r.status == 503:
                 assert "Retry-After: 5" in r.head, r.head
-        log = lst.logs.since(mark)
+        log = lst.logs.since()
         assert "cannot open database" not in log, log[-3000:]
         warnings = [line for line in harness.responder_lines(log)
                     if "does not fit RLIMIT_NOFILE" in line]
@@ -300,33 +287,24 @@ def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder,
     Every request gets 503 with Retry-After: 5, the log says the
     descriptors ran out (once), never "cannot open database" or a chmod
     fix, and the process waits without spinning."""
-    d = harness.make_dir(base_dir / f"fds{spare}-{time.monotonic_ns()}")
-    db = harness.make_db(d / "app.db")
-    port = harness.free_port()
-    lst = harness.Listener(d, db, responder, f"127.0.0.1:{port}",
-                           auth="query", heartbeat=30, log_level="info")
-    mark = lst.logs.mark()
-    with open(lst.stderr_path, "ab") as err:
-        lst.proc = subprocess.Popen(
-            [responder, "--listen", f"127.0.0.1:{port}"], env=lst.env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    lst, addr = start_listener(base_dir, responder, f"fds{spare}",
+                               heartbeat=30, log_level="info")
+    db = lst.dir / "app.db"
     try:
-        lst.logs.wait_for("serving FastCGI", mark, timeout=15)
         # Counted once the loop holds its own connection.
         held = settled_files(lst.pid, [str(db), f"{db}-wal", f"{db}-shm"])
         limit = len(held) + spare
         resource.prlimit(lst.pid, resource.RLIMIT_NOFILE, (limit, limit))
         for i in range(6):
             sock, resp = fcgiclient.ask(
-                ("127.0.0.1", port), fcgiclient.get_params(f"user=u{i}"),
-                timeout=10)
+                addr, fcgiclient.get_params(f"user=u{i}"), timeout=10)
             sock.close()
             assert resp.status == 503, resp.stdout
             assert "Retry-After: 5" in resp.head
         cpu0 = cpu_seconds(lst.pid)
         time.sleep(2)
         cpu1 = cpu_seconds(lst.pid)
-        log = lst.logs.since(mark)
+        log = lst.logs.since()
         assert "cannot open database" not in log, log
         assert "cannot read database" not in log, log
         assert "must be writable" not in log, log
@@ -339,44 +317,26 @@ def test_out_of_descriptors_is_503_not_a_database_error(base_dir, responder,
     assert busy < 1.0, f"{busy:.2f} s of CPU in 2 s while out of descriptors"
 
 
-def start_listener_limited(base_dir, responder, name, nofile=None):
-    """A listener on a fresh database; with nofile, RLIMIT_NOFILE (soft
-    and hard) set before it starts. Returns it once serving."""
-    d = harness.make_dir(base_dir / f"{name}-{time.monotonic_ns()}")
-    db = harness.make_db(d / "app.db")
-    lst = harness.Listener(d, db, responder,
-                           f"127.0.0.1:{harness.free_port()}",
-                           auth="query", heartbeat=30, log_level="info")
-    mark = lst.logs.mark()
-    limit = None if nofile is None else (
-        lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
-    with open(lst.stderr_path, "ab") as err:
-        lst.proc = subprocess.Popen(
-            [responder, "--listen", lst.addr], env=lst.env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            preexec_fn=limit)
-    lst.logs.wait_for("serving FastCGI", mark, timeout=15)
-    return lst, db, mark
-
-
 def test_out_of_descriptors_on_the_loops_connection_says_so(base_dir,
                                                             responder):
     """The loop's connection needs the database, its -wal and its -shm.
     Started with room for the first two only, SQLite opens the database
     and fails on the -shm: the log says the descriptors ran out, with no
     chmod fix for a permission problem there is not."""
-    lst, db, _ = start_listener_limited(base_dir, responder, "loopfds")
+    lst, _ = start_listener(base_dir, responder, "loopfds", heartbeat=30,
+                            log_level="info")
+    db = lst.dir / "app.db"
     try:
         want = [str(db), f"{db}-wal", f"{db}-shm"]
         others = len([f for f in settled_files(lst.pid, want)
                       if f not in want])
     finally:
         lst.stop()
-    lst, db, mark = start_listener_limited(base_dir, responder, "loopfds",
-                                           nofile=others + 2)
+    lst, _ = start_listener(base_dir, responder, "loopfds", heartbeat=30,
+                            log_level="info", nofile=others + 2)
     try:
-        lst.logs.wait_for("retrying every", mark, timeout=10)
-        log = lst.logs.since(mark)
+        lst.logs.wait_for("retrying every", timeout=10)
+        log = lst.logs.since()
         line = next(ln for ln in log.splitlines() if "retrying every" in ln)
         assert "out of file descriptors" in line, log
         assert "must be writable" not in log, log
