@@ -29,6 +29,10 @@ BENCH_DEBUG=1 to print the slowest rows of each run and each server
 process's CPU and wake-ups (schedstat) in the idle window,
 BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
 bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
+BENCH_OPEN_OVER (seconds, default 0): the multi-stream rows open their
+streams evenly over that time, as users arrive, instead of at once; with
+the heartbeat's 15 s, heartbeats no longer fall due in one wave, and the
+idle window sees the steady stream of them a server lives with.
 
 Figures only: nothing here passes or fails. The machine's load average is
 printed before and after, since other work on it moves every figure.
@@ -61,6 +65,7 @@ REPS = max(1, int(os.environ.get("BENCH_REPS", "2")))
 LIGHTTPD_WORKERS = int(os.environ.get("BENCH_LIGHTTPD_WORKERS", "2"))
 HEARTBEAT = 15  # seconds: sse-outbox's default; nchan is set to the same
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
+OPEN_OVER = float(os.environ.get("BENCH_OPEN_OVER", "0"))
 PROCESS_SIZES = [int(x) for x in
                  os.environ.get("BENCH_PROCESS_SIZES", "100,200,500,1000").split(",")
                  if x.strip()]
@@ -245,16 +250,17 @@ def raise_nofile():
 class Load:
     """The epoll client holding n streams."""
 
-    def __init__(self, port, prefix, n, timeout=120, number="id"):
+    def __init__(self, port, prefix, n, timeout=120, number="id",
+                 open_over=0.0):
         self.p = subprocess.Popen([LOAD, "127.0.0.1", str(port), prefix, str(n),
-                                   number],
+                                   number, str(open_over)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, bufsize=1, preexec_fn=raise_nofile)
         self.buf = b""
         # Wait for READY; every 2 s ask how far it got, and give up at
         # once when every stream not yet ready was closed (a 503, a
         # responder that exited), rather than at the timeout.
-        end = time.monotonic() + timeout
+        end = time.monotonic() + open_over + timeout
         why = "(timeout)"
         asked = 0
         while True:
@@ -498,7 +504,7 @@ def bench_lighttpd(n, pg=None):
         servers = relays + [pid]
         empty = pss_kib(pid)
         empty_all = sum(pss_kib(p) for p in servers)
-        load = Load(port, "/sse?user=u", n)
+        load = Load(port, "/sse?user=u", n, open_over=OPEN_OVER)
         time.sleep(1.0)
         full_r = rollup(pid)
         full = full_r.get("Pss", 0)
@@ -571,7 +577,7 @@ def bench_nginx(n):
         servers = relays + [resp.pid]
         empty = pss_kib(resp.pid)
         empty_all = sum(pss_kib(p) for p in servers)
-        load = Load(port, "/sse?user=u", n)
+        load = Load(port, "/sse?user=u", n, open_over=OPEN_OVER)
         time.sleep(1.0)
         full_r = rollup(resp.pid)
         full = full_r.get("Pss", 0)
@@ -639,7 +645,7 @@ def bench_nchan(n):
         servers = [srv.pid] + children_named(srv.pid, "nginx")
         workers = servers[1:]
         empty_all = sum(pss_kib(p) for p in servers)
-        load = Load(port, "/sub/u", n, number="data")
+        load = Load(port, "/sub/u", n, number="data", open_over=OPEN_OVER)
         time.sleep(1.0)
         full_all = sum(pss_kib(p) for p in servers)
         a0 = cpu_of(servers)
@@ -952,7 +958,7 @@ def print_comparison(rows):
             cell(ok, "p50", "%.2f"), cell(ok, "p99", "%.2f"),
             cell(ok, "max", "%.2f"), cell(ok, "fan50", "%.1f"),
             cell(ok, "fan100", "%.1f"), cell(ok, "mem_all_kib", "%.2f"),
-            cell(ok, "idle_all", "%.2f"), cell(ok, "lost", "%d")))
+            cell(ok, "idle_all", "%.3f"), cell(ok, "lost", "%d")))
         for e in bad:
             print("|   | | failed: %s |" % e)
     print()
@@ -961,6 +967,9 @@ def print_comparison(rows):
           "rows 20 ms apart. KiB/stream\nand idle CPU: every process of the "
           "server (lighttpd or nginx + sse-outbox;\nnchan: nginx master + workers). lost: "
           "rows missing or duplicated, over all runs.")
+    if OPEN_OVER > 0:
+        print("Streams opened evenly over %g s (BENCH_OPEN_OVER), not at "
+              "once." % OPEN_OVER)
     print()
 
 

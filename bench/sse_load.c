@@ -15,9 +15,12 @@
 #include <unistd.h>
 
 /*
- * usage: sse_load HOST PORT PATH_PREFIX N [id|data]
+ * usage: sse_load HOST PORT PATH_PREFIX N [id|data [OPEN_OVER]]
  *   Opens N connections, GET PATH_PREFIX<i> (HTTP/1.0, so the body is not
  *   chunked), and records the arrival time of every event id per stream.
+ *   With OPEN_OVER (seconds), the connections open evenly over that time,
+ *   as users arrive, instead of at once; then their heartbeats do not
+ *   fall due together.
  *   The event's number is its id: line (sse-outbox), or with "data" its
  *   data: line (nchan's ids are its own; the publisher sends the number
  *   as the message). Prints "READY <n>" once every stream has its retry:
@@ -141,25 +144,39 @@ main(int argc, char **argv)
 	struct conn *conns;
 	struct epoll_event ev, evs[512];
 	int ep, n, ready = 0, closed = 0, announced = 0;
+	double open_over, t0 = now_mono();
 	char buf[65536];
 
-	if (argc != 5 && argc != 6) {
+	if (argc < 5 || argc > 7) {
 		fprintf(stderr, "usage: sse_load HOST PORT PATH_PREFIX N "
-		    "[id|data]\n");
+		    "[id|data [OPEN_OVER]]\n");
 		return 2;
 	}
-	by_data = argc == 6 && strcmp(argv[5], "data") == 0;
+	by_data = argc >= 6 && strcmp(argv[5], "data") == 0;
 	n = atoi(argv[4]);
+	open_over = argc == 7 ? atof(argv[6]) : 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)atoi(argv[2]));
 	inet_pton(AF_INET, argv[1], &sa.sin_addr);
 	conns = calloc((size_t)n, sizeof(*conns));
+	/* Commands are read with fgets as epoll reports stdin readable; a
+	 * buffered stdin would take several queued commands from the pipe
+	 * at once, answer the first, and never be reported readable for the
+	 * rest (queued while the streams open over OPEN_OVER). Unbuffered,
+	 * each fgets takes one line and leaves the others in the pipe. */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	ep = epoll_create1(0);
 	ev.events = EPOLLIN;
 	ev.data.u32 = 0xffffffffu;
 	epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
 	for (int i = 0; i < n; i++) {
+		/* What arrives meanwhile waits in the socket buffers: the
+		 * retry: line and heartbeats, nothing timed. */
+		double wait = t0 + open_over * i / n - now_mono();
+
+		if (wait > 0)
+			usleep((useconds_t)(wait * 1e6));
 		conns[i].fd = open_conn(&sa, argv[3], i);
 		conns[i].state = 1;
 		conns[i].pending_id = -1;
