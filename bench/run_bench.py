@@ -29,10 +29,12 @@ BENCH_DEBUG=1 to print the slowest rows of each run and each server
 process's CPU and wake-ups (schedstat) in the idle window,
 BENCH_STORES (default sqlite,postgresql): the stores of the lighttpd
 bin-path rows; postgresql runs a private PostgreSQL (bench/pg_bench.py).
-BENCH_OPEN_OVER (seconds, default 0): the multi-stream rows open their
-streams evenly over that time, as users arrive, instead of at once; with
-the heartbeat's 15 s, heartbeats no longer fall due in one wave, and the
-idle window sees the steady stream of them a server lives with.
+BENCH_OPEN_OVER (seconds, default 15, the heartbeat): the multi-stream
+rows open their streams evenly over that time, as users arrive, so the
+idle window sees heartbeats falling due steadily, as a server lives
+with them; 0 opens them all at once, and their heartbeats then fall due
+together, in a wave every 15 s, as after a restart that reconnects
+everyone.
 
 Figures only: nothing here passes or fails. The machine's load average is
 printed before and after, since other work on it moves every figure.
@@ -65,7 +67,7 @@ REPS = max(1, int(os.environ.get("BENCH_REPS", "2")))
 LIGHTTPD_WORKERS = int(os.environ.get("BENCH_LIGHTTPD_WORKERS", "2"))
 HEARTBEAT = 15  # seconds: sse-outbox's default; nchan is set to the same
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "20"))
-OPEN_OVER = float(os.environ.get("BENCH_OPEN_OVER", "0"))
+OPEN_OVER = float(os.environ.get("BENCH_OPEN_OVER", str(HEARTBEAT)))
 PROCESS_SIZES = [int(x) for x in
                  os.environ.get("BENCH_PROCESS_SIZES", "100,200,500,1000").split(",")
                  if x.strip()]
@@ -968,8 +970,11 @@ def print_comparison(rows):
           "server (lighttpd or nginx + sse-outbox;\nnchan: nginx master + workers). lost: "
           "rows missing or duplicated, over all runs.")
     if OPEN_OVER > 0:
-        print("Streams opened evenly over %g s (BENCH_OPEN_OVER), not at "
-              "once." % OPEN_OVER)
+        print("Streams opened evenly over %g s (BENCH_OPEN_OVER), as users "
+              "arrive; 0 opens them at once." % OPEN_OVER)
+    else:
+        print("Streams opened at once (BENCH_OPEN_OVER=0): their "
+              "heartbeats fall due together.")
     print()
 
 
