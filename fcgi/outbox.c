@@ -2,6 +2,7 @@
 /* The store: picks SQLite or PostgreSQL by the form of SSE_DB. */
 #include "outbox.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,6 +75,11 @@ outbox_open_store(const char *path, int nowait, struct outbox **ob,
     char *err, size_t errlen)
 {
 	*ob = NULL;
+	/* outbox.h: after a failure EMFILE or ENFILE in errno means this
+	 * open ran out of descriptors; one left from an earlier call (an
+	 * accept that failed so) must not read as that. SQLite's open sets
+	 * errno itself; libpq's leaves whatever its last call set. */
+	errno = 0;
 	if (!outbox_is_postgres(path))
 		return outbox_sqlite_open(path, nowait, ob, err, errlen);
 	if (pq_load(err, errlen) == -1)
