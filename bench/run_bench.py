@@ -831,16 +831,8 @@ def debug_idle(label, pids, before, seconds):
     for p, (ns0, runs0) in zip(pids, before):
         ns1, runs1 = sched_of(p)
         parts.append("%s[%d] %.1f ms %d runs" % (
-            exe_name(p), p, (ns1 - ns0) / 1e6, runs1 - runs0))
+            comm(p) or "?", p, (ns1 - ns0) / 1e6, runs1 - runs0))
     print("debug: %s, idle %d s: %s" % (label, seconds, ", ".join(parts)))
-
-
-def exe_name(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
 
 
 def bench_per_process(shape, n):
