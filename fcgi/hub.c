@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -27,8 +28,16 @@
 #include "quota.h"
 #include "registry.h"
 
-#define HUB_SWEEP 1.0		/* stream deadlines are checked this often */
-#define HUB_SWEEP_FINE 0.05	/* ... when SSE_MAX_STREAM is set */
+/*
+ * Stream deadlines (SSE_MAX_STREAM, an ending stream's grace) are met by
+ * a walk of every stream when the earliest falls due, at most once per
+ * HUB_SWEEP (HUB_SWEEP_FINE with SSE_MAX_STREAM, whose jitter spreads
+ * thousands of deadlines: the spread must survive). A walk on a fixed
+ * period instead woke every mod_fcgid process 20 times a second with
+ * nothing due.
+ */
+#define HUB_SWEEP 1.0
+#define HUB_SWEEP_FINE 0.05
 #define HUB_END_GRACE 10.0	/* an ending stream may drain this long */
 #define HUB_BUSY_RETRY 0.002	/* the store was busy: try again after */
 #define HUB_RECONNECT 1.0	/* its server went away: read again after */
@@ -132,6 +141,8 @@ hub_release(void *ctx, struct stream *s)
 static void
 hub_set_deadline(struct hub *hub, struct stream *s, double t)
 {
+	if (hub->deadlines == 0 || t < hub->next_sweep)
+		hub->next_sweep = t;
 	if (s->end_at == 0)
 		hub->deadlines++;
 	s->end_at = t;
@@ -565,6 +576,7 @@ hub_heartbeats(struct hub *hub, double now)
 struct hub_sweep_walk {
 	struct hub *hub;
 	double now;
+	double earliest;	/* of the deadlines still ahead */
 };
 
 static void
@@ -572,26 +584,29 @@ hub_sweep_one(void *ctx, struct stream *s)
 {
 	struct hub_sweep_walk *w = ctx;
 
-	if (s->end_at == 0 || w->now < s->end_at)
-		return;
-	if (s->ending)
-		registry_kill(w->hub->reg, s, "client did not take the end");
-	else
-		hub_end_stream(w->hub, s, "SSE_MAX_STREAM reached");
+	if (s->end_at != 0 && w->now >= s->end_at) {
+		if (s->ending)
+			registry_kill(w->hub->reg, s,
+			    "client did not take the end");
+		else	/* a new deadline: its grace */
+			hub_end_stream(w->hub, s, "SSE_MAX_STREAM reached");
+	}
+	if (!s->dead && s->end_at != 0 && s->end_at < w->earliest)
+		w->earliest = s->end_at;
 }
 
 static void
 hub_sweep(struct hub *hub, double now)
 {
-	struct hub_sweep_walk w = { hub, now };
+	struct hub_sweep_walk w = { hub, now, HUGE_VAL };
+	double soonest;
 
 	if (now < hub->next_sweep || hub->deadlines == 0)
 		return;
-	/* SSE_MAX_STREAM deadlines are spread by jitter: look often
-	 * enough that the spread survives. */
-	hub->next_sweep = now + (hub->cfg->max_stream > 0 ? HUB_SWEEP_FINE :
-	    HUB_SWEEP);
 	registry_each(hub->reg, hub_sweep_one, &w);
+	soonest = now + (hub->cfg->max_stream > 0 ? HUB_SWEEP_FINE :
+	    HUB_SWEEP);
+	hub->next_sweep = w.earliest > soonest ? w.earliest : soonest;
 }
 
 /* When the store may rest (HUB_REST); 0: not now. */

@@ -6,6 +6,7 @@ Apache (mod_fcgid), both as configured by the repository's examples,
 with Basic authentication giving REMOTE_USER (SSE_AUTH=remote-user).
 """
 
+import os
 import re
 import time
 
@@ -243,6 +244,37 @@ def test_heartbeats_of_many_streams_share_the_process_beat(servers):
     finally:
         for c in streams:
             c.close()
+
+
+def wakeups(pid):
+    """Times the process's threads have been woken so far (schedstat)."""
+    runs = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            runs += int(f.read().split()[2])
+    return runs
+
+
+def test_idle_stream_with_a_deadline_sleeps(servers):
+    """mod_fcgid as in the example config: SSE_MAX_STREAM=3000, one
+    process per stream. Idle between heartbeats (15 s), its process
+    wakes for its once-a-second beat only, not to look at a deadline
+    50 minutes away (it looked every 50 ms: 20 wake-ups a second in
+    every process)."""
+    srv = servers.apache(heartbeat=15, max_stream=3000, log_level="info")
+    c = srv.open("ivan")
+    try:
+        assert c.status == 200, c.describe()
+        c.wait_fields(1)
+        pid, = srv.responders()
+        time.sleep(1.0)     # past the open and its first rest
+        before = wakeups(pid)
+        time.sleep(3.0)
+        woke = wakeups(pid) - before
+        print(f"mod_fcgid, SSE_MAX_STREAM=3000: {woke} wake-ups in 3 s")
+        assert woke <= 10, woke
+    finally:
+        c.close()
 
 
 def test_no_heartbeat_while_events_flow(server):
