@@ -666,7 +666,8 @@ def bench_nchan(n):
         teardown(load, [srv], work)
 
 
-# The one-process-per-stream shapes. Every stream holds an Apache worker
+# The one-process-per-stream shapes, with the example configs' settings
+# (SSE_MAX_STREAM 3000 under Apache). Every stream holds an Apache worker
 # thread (mod_fcgid, mod_cgid) and a process; sizes are set from N so
 # that N = 1,000 is held: ServerLimit x ThreadsPerChild >= N + spare,
 # and every child started at once (MaxSpareThreads = all) so Apache
@@ -718,6 +719,7 @@ FcgidSpawnScore 1
 FcgidTerminationScore 0
 FcgidInitialEnv SSE_DB "{db}"
 FcgidInitialEnv SSE_AUTH query
+FcgidInitialEnv SSE_MAX_STREAM 3000
 FcgidInitialEnv SSE_LOG_LEVEL {level}
 <Directory "{dir}/www">
     Options +ExecCGI
@@ -740,6 +742,7 @@ CGIDScriptTimeout 120
     Require all granted
     SetEnv SSE_DB "{db}"
     SetEnv SSE_AUTH query
+    SetEnv SSE_MAX_STREAM 3000
     SetEnv SSE_LOG_LEVEL {level}
     SetEnv no-gzip 1
 </Directory>
