@@ -6,7 +6,6 @@ Apache (mod_fcgid), both as configured by the repository's examples,
 with Basic authentication giving REMOTE_USER (SSE_AUTH=remote-user).
 """
 
-import os
 import re
 import time
 
@@ -246,15 +245,6 @@ def test_heartbeats_of_many_streams_share_the_process_beat(servers):
             c.close()
 
 
-def wakeups(pid):
-    """Times the process's threads have been woken so far (schedstat)."""
-    runs = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            runs += int(f.read().split()[2])
-    return runs
-
-
 def test_idle_stream_with_a_deadline_sleeps(servers):
     """mod_fcgid as in the example config: SSE_MAX_STREAM=3000, one
     process per stream. Idle between heartbeats (15 s), its process
@@ -268,9 +258,9 @@ def test_idle_stream_with_a_deadline_sleeps(servers):
         c.wait_fields(1)
         pid, = srv.responders()
         time.sleep(1.0)     # past the open and its first rest
-        before = wakeups(pid)
+        _, before = harness.sched_stats([pid])
         time.sleep(3.0)
-        woke = wakeups(pid) - before
+        woke = harness.sched_stats([pid])[1] - before
         print(f"mod_fcgid, SSE_MAX_STREAM=3000: {woke} wake-ups in 3 s")
         assert woke <= 10, woke
     finally:
